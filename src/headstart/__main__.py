@@ -1,0 +1,5 @@
+import sys
+
+from headstart.cli.main import main
+
+sys.exit(main())

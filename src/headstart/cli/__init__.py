@@ -1,0 +1,1 @@
+"""The `headstart` command: thin wrappers that parse flags and call the library."""
