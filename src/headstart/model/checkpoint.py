@@ -1,0 +1,163 @@
+"""Load a `Decoder` from a Hugging Face folder (or a short name), and export one as a folder.
+
+Loading reads config.json and safetensors directly (no transformers model is built), so it
+is fast and works the same under transformers 4 and 5. Export writes the family's stock
+architecture when it can hold the model, else headstart's own (see hf_remote.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from headstart.atomic import atomic_dir
+from headstart.errors import UsageError
+from headstart.model.decoder import Decoder, DecoderConfig
+from headstart.model.families import FAMILIES, exportable_as_hf, family_of
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                   "merges.txt", "tokenizer.model", "added_tokens.json", "chat_template.jinja")
+REMOTE_CODE = ("decoder.py", "hf_remote.py")
+
+
+def resolve_model_dir(name_or_path: str | Path) -> Path:
+    """A folder path, a short name of a shipped or fetched model, or a hub id (when a network exists)."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return path
+    from headstart.model.registry import short_name_dir
+
+    found = short_name_dir(str(name_or_path))
+    if found is not None:
+        return found
+    if "/" in str(name_or_path) and not str(name_or_path).startswith((".", "/")):
+        return _from_hub(str(name_or_path))
+    raise UsageError(f"model {str(name_or_path)!r} does not exist", "give a model folder, a short name "
+                     "(see `headstart models`), or a Hugging Face hub id")
+
+
+def _from_hub(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    except Exception as err:  # any hub failure means the same thing to the user
+        raise UsageError(f"cannot download {repo_id!r} from the Hugging Face hub ({type(err).__name__})",
+                         "check the id and the network, or pass a local model folder") from None
+
+
+def read_config(model_dir: Path) -> dict:
+    file = model_dir / "config.json"
+    if not file.is_file():
+        raise UsageError(f"{model_dir} is not a model folder (no config.json)",
+                         "point to a Hugging Face model folder with config.json and *.safetensors")
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{file} is not valid JSON ({err.msg}, line {err.lineno})",
+                         "re-export or re-download the model") from None
+
+
+def decoder_config(raw: dict) -> DecoderConfig:
+    if raw.get("model_type") == "headstart":
+        return DecoderConfig.from_dict(raw["decoder"])
+    return family_of(str(raw.get("model_type"))).read_config(raw)
+
+
+def read_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a single or sharded safetensors checkpoint (or a legacy pytorch_model.bin)."""
+    index = model_dir / "model.safetensors.index.json"
+    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else []
+    files = [model_dir / f for f in files] or sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        legacy = model_dir / "pytorch_model.bin"
+        if legacy.is_file():
+            return torch.load(legacy, map_location="cpu", weights_only=True)
+        raise UsageError(f"{model_dir} has no weights (*.safetensors)", "export or download the model's weights")
+    weights: dict[str, torch.Tensor] = {}
+    for f in files:
+        try:
+            weights.update(load_file(f))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise UsageError(f"{f} is corrupt or truncated ({str(err).splitlines()[0][:80]})",
+                             "re-export or re-download the model") from None
+    return weights
+
+
+def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32) -> Decoder:
+    """A `Decoder` with the weights of a HF folder, in fp32 by default; `model.source_dir` remembers the folder."""
+    model_dir = resolve_model_dir(name_or_path)
+    raw = read_config(model_dir)
+    cfg = decoder_config(raw)
+    weights = read_weights(model_dir)
+    if raw.get("model_type") == "headstart":
+        ours = {k.removeprefix("model."): v for k, v in weights.items()}
+    else:
+        try:
+            ours = FAMILIES[cfg.family].to_ours(weights, cfg)
+        except KeyError as err:
+            raise UsageError(f"{model_dir} lacks weight {err.args[0]!r} that its config.json implies",
+                             "re-export or re-download the model") from None
+    model = build_model(cfg, ours, dtype)
+    model.source_dir = model_dir
+    return model
+
+
+def build_model(cfg: DecoderConfig, state: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> Decoder:
+    """A Decoder holding `state`, without the cost of a random initialisation first."""
+    with torch.device("meta"):
+        model = Decoder(cfg)
+    try:
+        model.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
+    except RuntimeError as err:
+        raise UsageError(f"weights do not fit the config ({str(err).splitlines()[1].strip()[:120]})",
+                         "re-export the model; its config.json and weights disagree") from None
+    return model.eval()
+
+
+def save_model(model: Decoder, out_dir: str | Path, tokenizer_dir: Path | None = None,
+               dtype: torch.dtype | None = None) -> Path:
+    """Write a Hugging Face folder that `AutoModelForCausalLM.from_pretrained` loads with the same logits.
+
+    Uniform students that fit their family's stock class are written as that class; others as
+    headstart's own architecture with its code alongside (`trust_remote_code=True`).
+    """
+    cfg = model.config
+    state = {k: v.detach().to(dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
+    tokenizer_dir = tokenizer_dir or getattr(model, "source_dir", None)
+    with atomic_dir(out_dir) as tmp:
+        if exportable_as_hf(cfg):
+            family = FAMILIES[cfg.family]
+            config = family.hf_config(cfg)
+            save_file(family.from_ours(state, cfg), tmp / "model.safetensors", metadata={"format": "pt"})
+        else:
+            config = remote_code_config(cfg)
+            save_file({f"model.{k}": v for k, v in state.items()}, tmp / "model.safetensors", metadata={"format": "pt"})
+            for name in REMOTE_CODE:
+                shutil.copy(Path(__file__).with_name(name), tmp / name)
+        dtype_name = str(next(iter(state.values())).dtype).removeprefix("torch.")
+        config |= {"torch_dtype": dtype_name, "headstart_version": _version()}
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        if tokenizer_dir is not None:
+            for name in TOKENIZER_FILES:
+                if (Path(tokenizer_dir) / name).is_file():
+                    shutil.copy(Path(tokenizer_dir) / name, tmp / name)
+    return Path(out_dir)
+
+
+def remote_code_config(cfg: DecoderConfig) -> dict:
+    return {"architectures": ["HeadstartForCausalLM"], "model_type": "headstart", "decoder": cfg.to_dict(),
+            "vocab_size": cfg.vocab_size, "tie_word_embeddings": cfg.tie_embeddings,
+            "auto_map": {"AutoConfig": "hf_remote.HeadstartConfig",
+                         "AutoModelForCausalLM": "hf_remote.HeadstartForCausalLM"}}
+
+
+def _version() -> str:
+    from headstart import __version__
+
+    return __version__

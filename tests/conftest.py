@@ -1,0 +1,57 @@
+"""Tiny random models of each family, built in memory with transformers' own classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+VOCAB = 96
+
+
+def tiny_hf_config(family: str) -> transformers.PretrainedConfig:
+    if family == "gpt_neox":
+        return transformers.GPTNeoXConfig(
+            vocab_size=VOCAB, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=80,
+            rotary_pct=0.25, max_position_embeddings=64, tie_word_embeddings=False)
+    if family == "llama":
+        return transformers.LlamaConfig(
+            vocab_size=VOCAB, hidden_size=48, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
+            head_dim=8, intermediate_size=64, rope_theta=100000.0, max_position_embeddings=64,
+            tie_word_embeddings=True)
+    if family == "qwen2":
+        return transformers.Qwen2Config(
+            vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            intermediate_size=48, max_position_embeddings=64, tie_word_embeddings=False)
+    if family == "gpt2":
+        return transformers.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=3, n_head=4, n_positions=64)
+    raise ValueError(family)
+
+
+def tiny_hf_model(family: str, seed: int = 0) -> transformers.PreTrainedModel:
+    """A random HF model whose biases and norms are randomised too, so a mapping error cannot hide."""
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(tiny_hf_config(family), dtype=torch.float32)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name or "ln" in name or name.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.1)
+    return model.eval()
+
+
+def save_tiny(family: str, path: Path, seed: int = 0) -> transformers.PreTrainedModel:
+    model = tiny_hf_model(family, seed)
+    model.save_pretrained(path)
+    return model
+
+
+@pytest.fixture(params=["gpt_neox", "llama", "qwen2", "gpt2"])
+def family(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tokens() -> torch.Tensor:
+    return torch.randint(0, VOCAB, (2, 17), generator=torch.Generator().manual_seed(1))
