@@ -1,0 +1,56 @@
+"""What every benchmark shares: a description of the machine, timing, and writing results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from headstart.atomic import write_json_atomic, write_text_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def command() -> str:
+    return "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+
+
+def best_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """The fastest of `repeats` timed calls, after `warmup` untimed ones (least disturbed by other load)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def write_results(name: str, results: dict, markdown_body: str) -> None:
+    """bench/results/<name>.json and .md, both naming the machine and the command that made them."""
+    meta = {"machine": machine(), "command": command(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    write_json_atomic(RESULTS / f"{name}.json", meta | results)
+    m = meta["machine"]
+    header = (f"# {name}\n\nMachine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
+              f"({m['torch_threads']} threads){', GPU ' + m['gpu'] if m['gpu'] else ''}.  \n"
+              f"Command: `{meta['command']}`  \nDate: {meta['date']}\n\n")
+    write_text_atomic(RESULTS / f"{name}.md", header + markdown_body.strip() + "\n")

@@ -1,0 +1,5 @@
+"""Evaluation: perplexity on held-out token windows (downstream tasks come later)."""
+
+from headstart.eval.perplexity import EvalResult, evaluate_windows
+
+__all__ = ["EvalResult", "evaluate_windows"]
