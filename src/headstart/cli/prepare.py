@@ -1,0 +1,73 @@
+"""`headstart prepare`: text/jsonl/parquet files -> token shards + manifest.json in --out."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    tok = parser.add_mutually_exclusive_group()
+    tok.add_argument("--tokenizer", metavar="T", help="tokenizer or model folder, or gpt2 / neox / smollm2")
+    tok.add_argument(
+        "--train-tokenizer",
+        type=int,
+        metavar="VOCAB_SIZE",
+        help="train a byte-level BPE of this size on the train split (saved to OUT/tokenizer/)",
+    )
+    parser.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="files (.txt = one document; .jsonl line / .parquet row = one), folders of them, or hf:DATASET",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="data folder to write (replaced atomically)")
+    parser.add_argument("--text-field", default="text", help="jsonl field / parquet column with the text")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help="fraction of the text (whole documents, seeded hash order) held out; default 0.05, or 0 with --val-docs",
+    )
+    parser.add_argument("--val-docs", nargs="+", metavar="GLOB", help="inputs that go to validation whole")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the validation pick")
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as the user could re-run it, for the manifest's created_by."""
+    words = ["headstart", "prepare"]
+    if args.tokenizer is not None:
+        words += ["--tokenizer", args.tokenizer]
+    if args.train_tokenizer is not None:
+        words += ["--train-tokenizer", str(args.train_tokenizer)]
+    words += ["--input", *args.input, "--out", args.out, "--text-field", args.text_field, "--seed", str(args.seed)]
+    if args.val_fraction is not None:
+        words += ["--val-fraction", str(args.val_fraction)]
+    if args.val_docs:
+        words += ["--val-docs", *args.val_docs]
+    return shlex.join(words)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from headstart.data.prepare import prepare_data  # lazy: keeps `headstart --help` fast
+
+    manifest = prepare_data(
+        inputs=args.input,
+        out=args.out,
+        tokenizer=args.tokenizer,
+        train_vocab_size=args.train_tokenizer,
+        text_field=args.text_field,
+        val_fraction=args.val_fraction,
+        val_docs=args.val_docs,
+        seed=args.seed,
+        created_by=_command_line(args),
+    )
+    splits = manifest["splits"]
+    print(
+        f"wrote {args.out}: {splits['train']['tokens']:,} train tokens ({splits['train']['documents']} documents), "
+        f"{splits['validation']['tokens']:,} validation tokens ({splits['validation']['documents']} documents), "
+        f"{manifest['dtype']}, tokenizer {manifest['tokenizer']['name']}"
+    )
+    return {"out": args.out, "tokenizer": manifest["tokenizer"], "dtype": manifest["dtype"], "splits": splits}

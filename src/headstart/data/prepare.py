@@ -1,0 +1,176 @@
+"""The prepare step: inputs -> whole-document split -> (trained) tokenizer -> token shards + manifest.
+
+Passes over the inputs are streamed, so memory holds one batch of text plus one byte count per
+document. Everything is written into a temporary folder that becomes `out` only at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from headstart.atomic import atomic_dir, write_json_atomic
+from headstart.data.documents import Source, read_documents, resolve_sources
+from headstart.data.shards import FORMAT, MANIFEST, SPLITS, SplitWriter, token_dtype
+from headstart.data.split import choose_validation, matching_sources, resolve_val_fraction
+from headstart.data.tokenizer import (
+    backend_of,
+    check_bpe_vocab_size,
+    eos_id,
+    load_tokenizer,
+    tokenizer_fingerprint,
+    train_bpe,
+    vocab_size,
+)
+from headstart.errors import UsageError
+
+BATCH_CHARS = 1 << 22  # text per batch-encode call: big enough to keep every core busy
+
+
+def _check_out_dir(out: Path) -> None:
+    """Replacing an earlier data folder is fine; replacing some other folder's contents is not."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
+        raise UsageError(
+            f"--out {out} exists and is not a headstart data folder", "choose a new --out or remove it first"
+        )
+
+
+def _measure(sources: list[Source], text_field: str) -> list[np.ndarray]:
+    """UTF-8 bytes of every document, per source: what the split is decided on."""
+    sizes = [np.array([len(t.encode("utf-8")) for t in read_documents(s, text_field)], dtype=np.int64) for s in sources]
+    if sum(len(s) for s in sizes) == 0:
+        raise UsageError("the corpus is empty: the inputs hold no text", "give files that contain text")
+    return sizes
+
+
+def _documents(sources: list[Source], masks: list[np.ndarray], text_field: str) -> Iterator[tuple[int, str, str]]:
+    """(source index, split, text) for every document, in input order."""
+    for s, source in enumerate(sources):
+        for index, text in enumerate(read_documents(source, text_field)):
+            yield s, SPLITS[int(masks[s][index])], text
+
+
+def _batches(docs: Iterator[tuple[int, str, str]]) -> Iterator[list[tuple[int, str, str]]]:
+    batch: list[tuple[int, str, str]] = []
+    chars = 0
+    for doc in docs:
+        batch.append(doc)
+        chars += len(doc[2])
+        if chars >= BATCH_CHARS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def _tokenize_into(
+    folder: Path, tok: PreTrainedTokenizerBase, docs: Iterator[tuple[int, str, str]], n_sources: int, total_bytes: int
+) -> tuple[dict[str, dict[str, int]], np.ndarray]:
+    """Batch-encode documents into one file per split; return split totals and per-source tokens."""
+    dtype = token_dtype(vocab_size(tok))
+    backend = backend_of(tok)
+    eos = eos_id(tok)
+    per_source = np.zeros((n_sources, len(SPLITS)), dtype=np.int64)
+    with (
+        open(folder / "train.bin", "wb") as train_fh,
+        open(folder / "validation.bin", "wb") as val_fh,
+        tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", disable=None) as bar,
+    ):
+        writers = {"train": SplitWriter(train_fh, dtype, eos), "validation": SplitWriter(val_fh, dtype, eos)}
+        for batch in _batches(docs):
+            encodings = backend.encode_batch_fast([text for _, _, text in batch], add_special_tokens=False)
+            for (s, split, text), encoding in zip(batch, encodings, strict=True):
+                per_source[s, SPLITS.index(split)] += writers[split].write_document(encoding.ids)
+                bar.update(len(text.encode("utf-8")))
+    totals = {
+        split: {"file": f"{split}.bin", "tokens": w.tokens, "documents": w.documents} for split, w in writers.items()
+    }
+    return totals, per_source
+
+
+def _source_entries(sources: list[Source], masks: list[np.ndarray], per_source: np.ndarray) -> list[dict[str, Any]]:
+    entries = []
+    for source, mask, tokens in zip(sources, masks, per_source, strict=True):
+        docs = {"train": int((~mask).sum()), "validation": int(mask.sum())}
+        entries.append(
+            {
+                "path": source.path,
+                "name": source.name,
+                "documents": len(mask),
+                "tokens": int(tokens.sum()),
+                "splits": {
+                    split: {"documents": docs[split], "tokens": int(tokens[i])} for i, split in enumerate(SPLITS)
+                },
+            }
+        )
+    return entries
+
+
+def _tokenizer_into(
+    folder: Path, tok: PreTrainedTokenizerBase | None, train_vocab_size: int | None, train_texts: Iterator[str], n: int
+) -> PreTrainedTokenizerBase:
+    """Save the given tokenizer to folder, or train one there on the train texts."""
+    if tok is None:
+        return train_bpe(train_texts, train_vocab_size, folder, length=n)
+    tok.save_pretrained(folder)
+    return tok
+
+
+def prepare_data(
+    inputs: list[str | Path],
+    out: str | Path,
+    tokenizer: str | None = None,
+    train_vocab_size: int | None = None,
+    text_field: str = "text",
+    val_fraction: float | None = None,
+    val_docs: list[str] | None = None,
+    seed: int = 0,
+    created_by: str = "headstart prepare",
+) -> dict[str, Any]:
+    """Tokenize `inputs` into `out` (see headstart.data.shards for the layout); return the manifest.
+
+    Give exactly one of `tokenizer` (folder or short name) and `train_vocab_size` (train a
+    byte-level BPE of that size on the train split, saved to out/tokenizer/). Every check on
+    the arguments runs before the corpus is read.
+    """
+    if (tokenizer is None) == (train_vocab_size is None):
+        raise UsageError("give exactly one of --tokenizer and --train-tokenizer", "see `headstart prepare --help`")
+    out, val_docs = Path(out), val_docs or []
+    sources = resolve_sources(inputs)
+    _check_out_dir(out)
+    if train_vocab_size is not None:
+        check_bpe_vocab_size(train_vocab_size)
+    given = load_tokenizer(tokenizer) if tokenizer is not None else None
+    if given is not None:
+        eos_id(given)
+    val_fraction = resolve_val_fraction(val_fraction, val_docs)
+    named = matching_sources(sources, val_docs)
+    sizes = _measure(sources, text_field)
+    masks = choose_validation(sources, sizes, named, val_fraction, seed)
+    with atomic_dir(out) as tmp:
+        train_texts = (text for _, split, text in _documents(sources, masks, text_field) if split == "train")
+        n_train = sum(int((~m).sum()) for m in masks)
+        tok = _tokenizer_into(tmp / "tokenizer", given, train_vocab_size, train_texts, n_train)
+        total_bytes = sum(int(s.sum()) for s in sizes)
+        splits, per_source = _tokenize_into(tmp, tok, _documents(sources, masks, text_field), len(sources), total_bytes)
+        manifest = {
+            "format": FORMAT,
+            "tokenizer": {
+                "name": str(tokenizer) if given else f"byte-level BPE {train_vocab_size} trained on this corpus",
+                "fingerprint": tokenizer_fingerprint(tok),
+                "vocab_size": vocab_size(tok),
+                "eos_id": eos_id(tok),
+            },
+            "dtype": token_dtype(vocab_size(tok)).name,
+            "splits": splits,
+            "split_rule": {"val_fraction": val_fraction, "val_docs": val_docs, "seed": seed, "by": "utf-8 bytes"},
+            "sources": _source_entries(sources, masks, per_source),
+            "created_by": created_by,
+        }
+        write_json_atomic(tmp / MANIFEST, manifest)
+    return manifest
