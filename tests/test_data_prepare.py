@@ -23,7 +23,8 @@ EOS = 0
 
 def word_tokenizer(folder: Path, n_words: int, eos: bool = True) -> Path:
     """Word-level tokenizer over words w0..w{n-1}: word wK is id K+2, eos is 0, so ids are predictable."""
-    vocab = {"<|endoftext|>": EOS, "[UNK]": 1} | {f"w{i}": i + 2 for i in range(n_words)}
+    end = "<|endoftext|>" if eos else "<|end|>"  # without eos: no end-of-text token at all
+    vocab = {end: EOS, "[UNK]": 1} | {f"w{i}": i + 2 for i in range(n_words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     eos_token = "<|endoftext|>" if eos else None
