@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from headstart.data import TokenWindows, check_tokenizer_matches, load_manifest, load_tokenizer
-from headstart.eval import evaluate_windows
+from headstart.eval import evaluate_windows, scoring_windows
 from headstart.model import load_model
 from headstart.runtime import pick_device
 
@@ -21,11 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    manifest = load_manifest(args.data)
     model = load_model(args.model)
-    check_tokenizer_matches(manifest, load_tokenizer(model.source_dir), what=f"model {args.model}")
-    seq_len = min(args.seq_len, model.config.max_positions)
-    windows = TokenWindows(args.data, args.split, seq_len).fixed_windows(args.tokens)
+    windows = scoring_windows(model, args.data, args.split, args.tokens, args.seq_len, what=f"model {args.model}")
+    seq_len = windows.shape[1] - 1
     result = evaluate_windows(model.to(pick_device(args.device)), windows, args.batch_size, progress=True)
     print(f"{args.model} on {args.data} ({args.split}, {result.tokens} tokens, seq {seq_len}): "
           f"loss {result.loss:.4f}  perplexity {result.perplexity:.2f}  {result.tokens_per_s:.0f} tokens/s")

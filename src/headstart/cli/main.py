@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "extract": "cut a sub-network (a spec) out of a teacher into a Hugging Face folder",
     "importance": "score a teacher's channels, heads, neurons and layers; optionally re-order it by score",
     "space": "size of a sub-network search space, and samples with their parameter counts",
+    "search": "search a teacher for the best sub-network under a parameter budget (evolution, random, Pareto)",
     "train": "pretrain a student on token shards, with cross-entropy or distillation from a teacher",
 }
 

@@ -1,0 +1,87 @@
+"""The append-only record of every evaluated candidate; it is also how a killed search resumes.
+
+A search is deterministic given its seed and the results of its evaluations. So resuming is
+replaying: the search runs again from the start, and every candidate already in the journal
+takes its recorded result instead of being evaluated. The replay follows the same path as the
+first run, and continues from where that one stopped, with no candidate evaluated twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import UsageError
+from headstart.model.decoder import DecoderConfig
+from headstart.subnet import SubnetSpec
+
+
+def spec_key(spec: SubnetSpec) -> str:
+    """A stable identity for a spec (the same across processes and runs)."""
+    data = [list(spec.embd), [[s.layer, list(s.heads), list(s.kv), list(s.mlp)] for s in spec.layers]]
+    return hashlib.sha1(json.dumps(data, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+class Journal:
+    """journal.jsonl in a search folder: one JSON object per evaluated candidate, flushed as written."""
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.records: dict[str, dict[str, Any]] = {}
+        self.order: list[str] = []
+        if self.path.exists():
+            self._load(header)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._append({"header": header})
+
+    def _load(self, header: dict[str, Any]) -> None:
+        lines = self.path.read_text().splitlines()
+        try:
+            first = json.loads(lines[0])["header"] if lines else None
+        except (json.JSONDecodeError, KeyError, TypeError):
+            first = None
+        if first != header:
+            raise UsageError(f"{self.path} belongs to a different search (teacher, space, budget, data or seed differ)",
+                             "use a new --out folder, or the same settings to resume")
+        good = 1
+        for line in lines[1:]:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill: drop it, it is re-evaluated
+                break
+            self.records[record["key"]] = record
+            self.order.append(record["key"])
+            good += 1
+        if good < len(lines):
+            self.path.write_text("".join(line + "\n" for line in lines[:good]))
+
+    def _append(self, obj: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(obj) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records[record["key"]] = record
+        self.order.append(record["key"])
+        self._append(record)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.records
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self.records[key]
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def in_order(self) -> list[dict[str, Any]]:
+        return [self.records[k] for k in self.order]
+
+
+def spec_of(record: dict[str, Any], teacher: DecoderConfig) -> SubnetSpec:
+    return SubnetSpec.from_dict(record["spec"], teacher)

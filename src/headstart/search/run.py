@@ -1,0 +1,161 @@
+"""One search, start to finish: objective, journal, strategy, outputs (best.json, pareto.json, figures).
+
+Under torchrun, every rank holds the teacher and the evaluation tokens; the candidates of each
+batch are dealt out over the ranks and their results gathered, and rank 0 writes the journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+from tqdm import tqdm
+
+from headstart.atomic import write_json_atomic
+from headstart.errors import UsageError
+from headstart.model.decoder import Decoder
+from headstart.search.journal import Journal, spec_key
+from headstart.search.pareto import non_dominated
+from headstart.search.strategies import STRATEGIES, Candidate, StrategySettings
+from headstart.subnet import Budget, SearchSpace, SubnetSpec, flops_per_token, param_count, spec_latency
+
+COSTS = ("params", "flops", "latency")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    space: str = "fine-layerwise"
+    budget: str = "50%"
+    strategy: str = "evolution"
+    evals: int = 100
+    objective: str = "perplexity"  # perplexity | importance | magnitude
+    cost: str = "params"  # what the Pareto front trades loss against: params | flops | latency
+    tokens: int = 8192  # validation tokens per candidate, the same for every one
+    seq_len: int = 512
+    batch_size: int = 8
+    layers: str | None = None  # first | subset (default: the space's own)
+    multiple: int = 8
+    seed: int = 0
+    settings: StrategySettings = field(default_factory=StrategySettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class JournaledEvaluator:
+    """Evaluates candidates at most once each, spread over the ranks, recording every result."""
+
+    def __init__(self, objective, teacher: Decoder, space: SearchSpace, journal: Journal | None, cfg: SearchConfig,
+                 rank: int = 0, world_size: int = 1, progress: tqdm | None = None) -> None:
+        self.objective, self.teacher, self.space, self.journal, self.cfg = objective, teacher, space, journal, cfg
+        self.rank, self.world_size, self.progress = rank, world_size, progress
+        self.asked: dict[str, dict[str, Any]] = {}  # the results this run has reached, in order
+        self.replayed = 0
+
+    def seen(self, spec: SubnetSpec) -> bool:
+        return spec_key(spec) in self.asked
+
+    @property
+    def remaining(self) -> int:
+        return self.cfg.evals - len(self.asked)
+
+    def cost(self, spec: SubnetSpec) -> float:
+        if self.cfg.cost == "flops":
+            return float(flops_per_token(self.teacher.config, spec, self.cfg.seq_len))
+        if self.cfg.cost == "latency":
+            return spec_latency(self.teacher, spec, seq_len=self.cfg.seq_len).seconds
+        return float(param_count(self.teacher.config, spec))
+
+    def _evaluate(self, spec: SubnetSpec) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = self.objective(spec)
+        return {**result, "cost": self.cost(spec), "seconds": time.perf_counter() - start}
+
+    def __call__(self, specs: list[SubnetSpec], origin: str) -> list[Candidate]:
+        specs = specs[:max(self.remaining, 0)]
+        keys = [spec_key(s) for s in specs]
+        todo = [i for i, k in enumerate(keys) if self.journal is None or k not in self.journal]
+        mine = {i: self._evaluate(specs[i]) for i in todo[self.rank::self.world_size]}
+        if self.world_size > 1:
+            gathered: list[dict[int, dict[str, Any]]] = [{} for _ in range(self.world_size)]
+            dist.all_gather_object(gathered, mine)
+            mine = {i: r for part in gathered for i, r in part.items()}
+        out = []
+        for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
+            if i in mine:
+                record = {"key": key, "eval": len(self.asked), "origin": origin,
+                          "params": param_count(self.teacher.config, spec),
+                          "spec": spec.to_dict(self.teacher.config), **mine[i]}
+                if self.journal is not None and self.rank == 0:
+                    self.journal.add(record)
+            else:
+                record = self.journal[key]
+                self.replayed += 1
+            self.asked[key] = record
+            out.append(Candidate(spec, record["loss"], record["cost"]))
+            if self.progress is not None:
+                self.progress.update(1)
+                self.progress.set_postfix_str(f"best {_best_text(self.asked.values())}")
+        return out
+
+
+def _best_text(records) -> str:
+    best = min(records, key=lambda r: r["loss"])
+    ppl = best.get("perplexity")
+    return f"ppl {ppl:.2f}" if ppl is not None and not math.isnan(ppl) else f"loss {best['loss']:.4f}"
+
+
+def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, cfg: SearchConfig,
+               out_dir: str | Path | None, header: dict[str, Any], rank: int = 0, world_size: int = 1,
+               progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the search and, on rank 0, write its outputs to `out_dir`. Returns the summary."""
+    if cfg.strategy not in STRATEGIES:
+        raise UsageError(f"search strategy {cfg.strategy!r} is unknown", f"use one of {', '.join(STRATEGIES)}")
+    if cfg.cost not in COSTS:
+        raise UsageError(f"cost {cfg.cost!r} is unknown", f"use one of {', '.join(COSTS)}")
+    space.check_budget(budget)
+    out = Path(out_dir) if out_dir is not None else None
+    # every rank reads the journal (it is the replay), only rank 0 writes it
+    journal = Journal(out / "journal.jsonl", header) if out is not None else None
+    bar = tqdm(total=cfg.evals, desc=f"search ({cfg.strategy})", unit="eval",
+               disable=not progress or rank != 0, dynamic_ncols=True)
+    evaluator = JournaledEvaluator(objective, teacher, space, journal, cfg, rank, world_size, bar)
+    STRATEGIES[cfg.strategy](space, budget, evaluator, cfg.settings, random.Random(cfg.seed))
+    bar.close()
+    records = list(evaluator.asked.values())
+    if not records:
+        raise UsageError(f"the search found no candidate in {budget}", "widen the budget or change the space")
+    summary = summarize(records, teacher, evaluator.replayed)
+    if out is not None and rank == 0:
+        write_outputs(out, records, summary, teacher, cfg, header)
+    return summary
+
+
+def summarize(records: list[dict[str, Any]], teacher: Decoder, replayed: int) -> dict[str, Any]:
+    best = min(records, key=lambda r: r["loss"])
+    front = [records[i] for i in non_dominated([(r["loss"], r["cost"]) for r in records])]
+    return {"evaluations": len(records), "replayed": replayed, "best": _public(best),
+            "pareto": sorted((_public(r) for r in front), key=lambda r: r["cost"]),
+            "seconds": sum(r["seconds"] for r in records)}
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record[k] for k in ("key", "eval", "loss", "perplexity", "params", "cost", "spec") if k in record}
+
+
+def write_outputs(out: Path, records: list[dict[str, Any]], summary: dict[str, Any], teacher: Decoder,
+                  cfg: SearchConfig, header: dict[str, Any]) -> None:
+    from headstart.search.plots import plot_pareto, plot_progress
+
+    best = summary["best"]
+    write_json_atomic(out / "best.json", {"teacher": header["teacher"], "space": cfg.space, "budget": header["budget"],
+                                          **best})
+    write_json_atomic(out / "pareto.json", {"cost": cfg.cost, "front": summary["pareto"]})
+    plot_pareto(records, summary["pareto"], cfg.cost, out / "pareto.png")
+    plot_progress(records, out / "progress.png")

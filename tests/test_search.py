@@ -1,0 +1,151 @@
+"""Search: budgets respected, no candidate evaluated twice, resume equals an uninterrupted run, Pareto fronts."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from train_support import make_data, make_model, run_cli
+
+from headstart.cli.main import main
+from headstart.errors import UsageError
+from headstart.eval import scoring_windows
+from headstart.model import load_model
+from headstart.search import PerplexityObjective, ProxyObjective, SearchConfig, non_dominated, run_search
+from headstart.search.pareto import dominates, nsga2_rank
+from headstart.search.strategies import StrategySettings
+from headstart.subnet import SubnetSpec, make_space, param_count, parse_budget
+from headstart.subnet.importance import magnitude_importance
+from headstart.subnet.spec import load_spec
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    data = make_data(root)
+    teacher_dir = make_model(root / "teacher", root / "tokenizer", kind="teacher")
+    return data, teacher_dir
+
+
+def search(setup, out, strategy="evolution", evals=10, space="fine-layerwise", budget="50%", objective=None,
+           cost="params", seed=0):
+    data, teacher_dir = setup
+    teacher = load_model(teacher_dir)
+    sp = make_space(space, teacher.config)
+    bin_ = parse_budget(budget, param_count(teacher.config), tolerance=0.1)
+    windows = scoring_windows(teacher, data, "validation", 256, 32)
+    cfg = SearchConfig(space=space, budget=budget, strategy=strategy, evals=evals, tokens=256, seq_len=32,
+                       cost=cost, seed=seed, settings=StrategySettings(population=4, tournament=2))
+    objective = objective or PerplexityObjective(teacher, windows, batch_size=4)
+    header = {"teacher": str(teacher_dir), "budget": [bin_.lo, bin_.hi], **cfg.to_dict()} | {"evals": None}
+    return run_search(teacher, sp, bin_, objective, cfg, out, header, progress=False), bin_, teacher
+
+
+def journal(out):
+    return [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()[1:]]
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "random", "stratified", "pareto"])
+def test_every_candidate_is_in_the_budget_and_evaluated_once(setup, tmp_path, strategy):
+    summary, budget, teacher = search(setup, tmp_path, strategy=strategy)
+    records = journal(tmp_path)
+    assert len(records) == summary["evaluations"] == 10
+    assert len({r["key"] for r in records}) == len(records)
+    for r in records:
+        spec = load_spec_from(r, teacher)
+        assert param_count(teacher.config, spec) == r["params"] in budget
+    best = load_spec(tmp_path / "best.json", teacher.config)
+    assert param_count(teacher.config, best) in budget
+    assert summary["best"]["loss"] == min(r["loss"] for r in records)
+    assert (tmp_path / "pareto.png").stat().st_size > 0 and (tmp_path / "progress.png").stat().st_size > 0
+
+
+def load_spec_from(record, teacher):
+    return SubnetSpec.from_dict(record["spec"], teacher.config)
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(setup, tmp_path):
+    whole, _, _ = search(setup, tmp_path / "whole", evals=14)
+    search(setup, tmp_path / "killed", evals=9)  # stopped after 9 evaluations ...
+    path = tmp_path / "killed/journal.jsonl"
+    path.write_text(path.read_text() + '{"key": "cut short by a ki')  # ... in the middle of writing a line
+    resumed, _, _ = search(setup, tmp_path / "killed", evals=14)
+    assert resumed["replayed"] == 9  # nothing evaluated twice
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in journal(tmp_path / "whole")]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in journal(tmp_path / "killed")] == strip
+    assert resumed["best"] == whole["best"]
+
+
+def test_a_journal_of_another_search_is_refused(setup, tmp_path):
+    search(setup, tmp_path, evals=4)
+    with pytest.raises(UsageError, match="different search"):
+        search(setup, tmp_path, evals=4, seed=1)
+
+
+def test_evolution_improves_on_its_initial_population(setup, tmp_path):
+    summary, _, _ = search(setup, tmp_path, evals=16)
+    records = journal(tmp_path)
+    assert min(r["loss"] for r in records) <= min(r["loss"] for r in records if r["origin"] == "initial")
+    assert any(r["origin"] == "child" for r in records)
+    assert summary["best"]["perplexity"] > 1
+
+
+def test_pareto_front_is_non_dominated_and_covers_the_rest(setup, tmp_path):
+    search(setup, tmp_path, strategy="pareto", evals=12, budget="20%:90%", cost="flops")
+    front = json.loads((tmp_path / "pareto.json").read_text())["front"]
+    points = [(r["loss"], r["cost"]) for r in journal(tmp_path)]
+    front_points = [(r["loss"], r["cost"]) for r in front]
+    assert not any(dominates(p, q) for p in points for q in front_points)
+    assert all(q in front_points or any(dominates(f, q) or f == q for f in front_points) for q in points)
+
+
+def test_non_dominated_and_nsga2_rank_on_random_points():
+    rng = random.Random(0)
+    points = [(rng.random(), rng.random()) for _ in range(60)]
+    front = non_dominated(points)
+    assert front and all(not dominates(points[j], points[i]) for i in front for j in range(60))
+    order = nsga2_rank(points)
+    assert sorted(order) == list(range(60)) and set(order[:len(front)]) == set(front)
+
+
+def test_magnitude_proxy_search_needs_no_forward_pass(setup, tmp_path):
+    teacher = load_model(setup[1])
+    proxy = ProxyObjective(teacher.config, magnitude_importance(teacher))
+    summary, _, _ = search(setup, tmp_path, objective=proxy)
+    assert -1 <= summary["best"]["loss"] < 0 and "perplexity" not in summary["best"]
+
+
+def cli_search(setup, out, *extra):
+    data, teacher_dir = setup
+    return ["search", "--teacher", str(teacher_dir), "--data", str(data), "--out", str(out), "--evals", "6",
+            "--population", "3", "--tokens", "256", "--seq-len", "32", *extra]
+
+
+@pytest.mark.parametrize("case,extra,message", [
+    ("budget", ["--budget", "10"], "no fine-layerwise sub-network has"),
+    ("space", ["--budget", "50%", "--space", "tiny"], "search space 'tiny' is unknown"),
+    ("strategy", ["--budget", "50%", "--strategy", "annealing"], "strategy 'annealing' is unknown"),
+])
+def test_bad_input_is_one_line_and_exit_2(setup, tmp_path, capsys, case, extra, message):
+    assert main(cli_search(setup, tmp_path / "out", *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_of_another_tokenizer_is_refused(setup, tmp_path, capsys):
+    other = make_data(tmp_path / "other", n_words=30)
+    argv = cli_search((other, setup[1]), tmp_path / "out", "--budget", "50%")
+    assert main(argv) == 2
+    assert "tokenized with tokenizer" in capsys.readouterr().err
+
+
+def test_two_ranks_under_torchrun_give_the_single_process_journal(setup, tmp_path):
+    args = ["--budget", "50%", "--seed", "3"]
+    one = run_cli(cli_search(setup, tmp_path / "one", *args))
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = run_cli(cli_search(setup, tmp_path / "two", *args), ranks=2)
+    assert two.returncode == 0, two.stderr[-2000:]
+    strip = [[r["key"], round(r["loss"], 5)] for r in journal(tmp_path / "one")]
+    assert [[r["key"], round(r["loss"], 5)] for r in journal(tmp_path / "two")] == strip
