@@ -8,6 +8,8 @@ tokens is reported with its evaluations per minute:
 - importance first-k uniform: evolution over coarse-uniform widths of the teacher re-ordered by
   activation importance (so first-k slices keep the most important units);
 - magnitude first-k uniform: the same on the teacher re-ordered by weight magnitude;
+- evolution on importance order: the paper's evolution, on the importance-ordered teacher (its
+  first candidate is the importance-ordered first-k sub-network);
 - importance proxy: evolution maximising the kept importance (no forward pass per candidate),
   whose best spec is then scored by perplexity once.
 
@@ -42,9 +44,9 @@ from headstart.subnet.spec import SubnetSpec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="runs/demo/data-smollm2")
-    parser.add_argument("--evals", type=int, default=24)
+    parser.add_argument("--evals", type=int, default=16)
     parser.add_argument("--population", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=4096)
+    parser.add_argument("--tokens", type=int, default=2048)
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--calibration-tokens", type=int, default=16384)
     parser.add_argument("--budgets", nargs="+", default=["50%", "25%"])
@@ -65,6 +67,7 @@ def main() -> None:
         ("random", "original", "fine-layerwise", "random", "perplexity"),
         ("importance first-k uniform", "activation-ordered", "coarse-uniform", "evolution", "perplexity"),
         ("magnitude first-k uniform", "magnitude-ordered", "coarse-uniform", "evolution", "perplexity"),
+        ("evolution on importance order", "activation-ordered", "fine-layerwise", "evolution", "perplexity"),
         ("importance proxy (fine-layerwise)", "original", "fine-layerwise", "evolution", "proxy"),
     ]
     rows, curves = [], {}
@@ -80,7 +83,7 @@ def main() -> None:
             objective = (PerplexityObjective(model, windows) if kind == "perplexity"
                          else ProxyObjective(model.config, act))
             header = {"teacher": which, "budget": [budget.lo, budget.hi], "method": name, **cfg.to_dict()}
-            out = Path(args.work) / f"{budget_text.rstrip('%')}pct-{name.split()[0]}-{kind}"
+            out = Path(args.work) / f"{budget_text.rstrip('%')}pct-{name.replace(' ', '_')}"
             t0 = time.perf_counter()
             summary = run_search(model, space, budget, objective, cfg, out, header)
             wall = time.perf_counter() - t0

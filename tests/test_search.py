@@ -15,7 +15,7 @@ from headstart.model import load_model
 from headstart.search import PerplexityObjective, ProxyObjective, SearchConfig, non_dominated, run_search
 from headstart.search.pareto import dominates, nsga2_rank
 from headstart.search.strategies import StrategySettings
-from headstart.subnet import SubnetSpec, make_space, param_count, parse_budget
+from headstart.subnet import SubnetSpec, full_spec, make_space, param_count, parse_budget
 from headstart.subnet.importance import magnitude_importance
 from headstart.subnet.spec import load_spec
 
@@ -149,3 +149,11 @@ def test_two_ranks_under_torchrun_give_the_single_process_journal(setup, tmp_pat
     assert two.returncode == 0, two.stderr[-2000:]
     strip = [[r["key"], round(r["loss"], 5)] for r in journal(tmp_path / "one")]
     assert [[r["key"], round(r["loss"], 5)] for r in journal(tmp_path / "two")] == strip
+
+
+def test_evolution_starts_from_the_teacher_shrunk_evenly_into_the_bin(setup, tmp_path):
+    _, budget, teacher = search(setup, tmp_path, evals=4)
+    first = load_spec_from(journal(tmp_path)[0], teacher)
+    coarse = make_space("coarse-layerwise", teacher.config)
+    assert first == coarse.repair(full_spec(teacher.config), budget, random.Random(0))
+    assert all(s.mlp == tuple(range(len(s.mlp))) for s in first.layers)  # first-k units: coarse

@@ -12,13 +12,14 @@ killed search resume by replaying its journal (see journal.py).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from headstart.search.pareto import nsga2_rank
-from headstart.subnet import Budget, SearchSpace, SubnetSpec
+from headstart.subnet import Budget, SearchSpace, SubnetSpec, full_spec
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,22 @@ def _child(space: SearchSpace, a: Candidate, b: Candidate, budget: Budget, s: St
     return child
 
 
+def _initial(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
+             rng: random.Random) -> list[Candidate]:
+    """The teacher shrunk evenly into the bin (first units of every kind), then random samples.
+
+    The first member is the coarse "first-k" sub-network, so evolution starts no worse than it,
+    and on an importance-ordered teacher it starts from the importance baseline.
+    """
+    coarse = dataclasses.replace(space, selection="coarse", layers="first")  # a subset of any space
+    anchor = [coarse.repair(full_spec(space.teacher), budget, rng)]
+    samples = _fresh(lambda: space.sample(rng, budget), evaluate, s.population - 1)
+    return evaluate(list(dict.fromkeys(anchor + samples)), "initial")
+
+
 def evolution(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
               rng: random.Random) -> None:
-    population = evaluate(_fresh(lambda: space.sample(rng, budget), evaluate, s.population), "initial")
+    population = _initial(space, budget, evaluate, s, rng)
     while evaluate.remaining > 0 and population:
         def make(pool: list[Candidate] = population) -> SubnetSpec:
             return _child(space, _tournament(pool, s.tournament, rng), _tournament(pool, s.tournament, rng),
@@ -127,7 +141,7 @@ def _reachable(space: SearchSpace, sub: Budget) -> bool:
 
 def pareto_search(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
                   rng: random.Random) -> None:
-    population = evaluate(_fresh(lambda: space.sample(rng, budget), evaluate, s.population), "initial")
+    population = _initial(space, budget, evaluate, s, rng)
     while evaluate.remaining > 0 and population:
         order = nsga2_rank([(c.loss, c.cost) for c in population])
         rank = {i: r for r, i in enumerate(order)}
