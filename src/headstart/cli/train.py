@@ -1,0 +1,44 @@
+"""`headstart train`: pretrain a student on token shards, with CE alone or with KD from a teacher.
+
+Every TrainConfig field is a flag (`--micro-batch-size 4`); `--config FILE` reads a YAML or
+JSON recipe of them first. Under `torchrun --nproc-per-node N -m headstart train ...` every
+rank runs this command and they train together (DDP, or FSDP2 with --parallel fsdp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from headstart.train.config import REQUIRED, field_defaults, field_help, field_types
+
+    parser.add_argument("--config", metavar="FILE", help="recipe: a YAML or JSON file of the fields below")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint (start afresh if it has none)")
+    defaults = field_defaults()
+    for name, kind in field_types().items():
+        flag = f"--{name.replace('_', '-')}"
+        help_text = f"{field_help()[name]} ({'required' if name in REQUIRED else f'default: {defaults[name]}'})"
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=argparse.SUPPRESS, metavar=name.split("_")[-1].upper(),
+                                help=help_text)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from headstart.train import load_recipe, make_config, train
+    from headstart.train.config import field_types
+
+    recipe = load_recipe(args.config) if args.config else {}
+    flags = {name: getattr(args, name) for name in field_types() if hasattr(args, name)}
+    cfg = make_config(recipe, flags)
+    summary = train(cfg, resume=args.resume)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"trained {summary['tokens']:,} tokens in {summary['steps']} steps: validation loss "
+              f"{summary['val_loss']:.4f} (perplexity {summary['val_ppl']:.2f}); model in {summary['final']}")
+    return summary

@@ -1,0 +1,157 @@
+"""Running on one CPU or on many GPUs under torchrun: process group, DDP/FSDP2 and compile, torchtitan style.
+
+The decoder knows nothing of this. Each function here wraps or changes an unchanged model in
+one way, and the loop composes them (`parallelize`). Without torchrun everything is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import DTensor
+from torch.nn.parallel import DistributedDataParallel
+
+from headstart.model.decoder import Decoder
+
+# FSDP2 warns when a module returns a view; ours returns the gathered head weight, used out of place only.
+warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place among the ranks, and its device."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_ranks() -> Ranks:
+    """Join torchrun's process group (nccl on GPUs, gloo on CPU); a plain process is rank 0 of 1."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return Ranks(rank, world_size, device)
+
+
+def close_ranks(ranks: Ranks) -> None:
+    if ranks.is_distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class HiddenAndHead(nn.Module):
+    """A decoder whose forward returns (final hidden states, head weight), for losses that project in chunks.
+
+    The head weight leaves through forward so that DDP and FSDP2 see it used there: FSDP2 keeps
+    the root's parameters (embedding, head, final norm) gathered from forward until backward.
+    It also has the two members `evaluate_windows` and the losses use: `hidden_states` and `head_weight`.
+    """
+
+    def __init__(self, decoder: Decoder) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoder.hidden_states(idx), self.decoder.head_weight
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        return self(idx)[0]
+
+    @property
+    def head_weight(self) -> torch.Tensor:
+        return self.decoder.head_weight
+
+
+def apply_compile(decoder: Decoder) -> None:
+    """torch.compile each transformer block in place (parameter names stay as they are)."""
+    for block in decoder.blocks:
+        block.compile()
+
+
+def apply_fsdp(module: HiddenAndHead, ranks: Ranks, param_dtype: torch.dtype | None) -> None:
+    """FSDP2: shard each block, then the rest (embedding, head, final norm) as the root group."""
+    mesh = dist.device_mesh.init_device_mesh(ranks.device.type, (ranks.world_size,))
+    policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+    for block in module.decoder.blocks:
+        fully_shard(block, mesh=mesh, mp_policy=policy)
+    fully_shard(module, mesh=mesh, mp_policy=policy)
+
+
+def parallelize(module: HiddenAndHead, ranks: Ranks, parallel: str, compile_blocks: bool, trainable: bool,
+                param_dtype: torch.dtype | None) -> nn.Module:
+    """The module as the loop calls it: compiled and/or sharded (fsdp) or replicated (ddp) as asked.
+
+    A frozen module (the teacher) is left unwrapped under DDP: it has no gradients to average.
+    """
+    module.to(ranks.device)
+    if compile_blocks:
+        apply_compile(module.decoder)
+    if not ranks.is_distributed:
+        return module
+    if parallel == "fsdp":
+        apply_fsdp(module, ranks, param_dtype)
+        return module
+    if not trainable:
+        return module
+    return DistributedDataParallel(module, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None)
+
+
+def unwrap(module: nn.Module) -> HiddenAndHead:
+    """The HiddenAndHead inside a DDP wrapper (FSDP2 changes the module in place and needs no unwrapping)."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+@contextlib.contextmanager
+def gradient_sync(module: nn.Module, enabled: bool) -> Iterator[None]:
+    """Skip the gradient all-reduce on all but the last micro-batch of an accumulated step."""
+    if isinstance(module, DistributedDataParallel) and not enabled:
+        with module.no_sync():
+            yield
+        return
+    if isinstance(module, FSDPModule):
+        module.set_requires_gradient_sync(enabled)
+    yield
+
+
+def clip_gradients(module: nn.Module, max_norm: float) -> float:
+    """Clip the global gradient norm to `max_norm` (0: measure only) and return it, sharded or not."""
+    norm = torch.nn.utils.clip_grad_norm_([p for p in module.parameters() if p.grad is not None],
+                                          max_norm if max_norm > 0 else float("inf"))
+    if isinstance(norm, DTensor):
+        norm = norm.full_tensor()
+    return float(norm)
+
+
+def all_reduce_sum(values: list[float], ranks: Ranks) -> list[float]:
+    """Sums of these numbers over all ranks (one collective)."""
+    if not ranks.is_distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=ranks.device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def barrier(ranks: Ranks) -> None:
+    if ranks.is_distributed:
+        dist.barrier()

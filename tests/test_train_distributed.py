@@ -1,0 +1,53 @@
+"""Two CPU ranks under torchrun (gloo), with DDP and with FSDP2 (teacher sharded too), match one process.
+
+Same global batch: two ranks of two micro-batches of 2 windows each, against one process of
+two micro-batches of 4. Losses and weights agree to float tolerance (reductions run in another order).
+"""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_support import VOCAB, make_data, make_model, one_thread, run_cli, train_argv, train_records  # noqa: F401
+
+from headstart.cli.main import main
+
+SEQ, BATCH, STEPS = 16, 8, 6
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dist_world")
+    data = make_data(root)
+    world = {"root": root, "data": data, "student": make_model(root / "student", root / "tokenizer"),
+             "teacher": make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)}
+    assert main([*argv(world, "single"), "--micro-batch-size", "4"]) == 0
+    return world
+
+
+def argv(world, out: str) -> list[str]:
+    return train_argv(student=world["student"], data=world["data"], out=world["root"] / out, teacher=world["teacher"],
+                      kd="forward_kl", tokens=STEPS * BATCH * SEQ, seq_len=SEQ, batch_size=BATCH, micro_batch_size=2,
+                      lr=3e-3, eval_every=3, checkpoint_every=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_cpu_ranks_match_one_process_with_the_same_global_batch(world, parallel):
+    result = run_cli([*argv(world, parallel), "--parallel", parallel], ranks=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    single, ranks = world["root"] / "single", world["root"] / parallel
+    ours, theirs = train_records(ranks), train_records(single)
+    assert [r["step"] for r in ours] == list(range(1, STEPS + 1))
+    for key in ("loss", "ce", "kd", "grad_norm"):
+        assert [r[key] for r in ours] == pytest.approx([r[key] for r in theirs], rel=1e-5), key
+    assert ours[-1]["tokens"] == theirs[-1]["tokens"] == STEPS * BATCH * SEQ  # the ledger counts both ranks
+    assert ours[-1]["teacher_flops"] == pytest.approx(theirs[-1]["teacher_flops"])
+    a, b = (load_file(folder / "final" / "model.safetensors") for folder in (ranks, single))
+    for name in b:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+    checkpoint = torch.load(ranks / "checkpoints" / f"step-{STEPS:08d}.pt", weights_only=True)
+    assert checkpoint["model"]["decoder.embed.weight"].shape == (VOCAB, 32)  # full, not a shard
+    assert json.loads((ranks / "summary.json").read_text())["steps"] == STEPS
+

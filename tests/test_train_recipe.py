@@ -1,0 +1,72 @@
+"""TrainConfig from a YAML/JSON recipe and flags: every field is a flag, flags win, bad values are UsageErrors."""
+
+import argparse
+import json
+
+import pytest
+
+from headstart.cli import train as train_cli
+from headstart.errors import UsageError
+from headstart.train.config import TrainConfig, field_types, load_recipe, make_config, parse_count
+
+REQUIRED = {"student": "s", "data": "d", "out": "o", "tokens": 1000}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_every_field_is_a_flag_and_unset_flags_leave_the_recipe_alone():
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    assert set(field_types()) <= {a.dest for a in parser._actions}
+    args = parser.parse_args([])
+    assert not any(hasattr(args, name) for name in field_types())
+
+
+def test_flags_override_the_recipe_and_the_recipe_overrides_the_defaults(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("student: s\ndata: d\nout: o\ntokens: 2M\nlr: 0.001\nschedule: wsd\nrandom_init: true\n")
+    args = parse(["--lr", "0.002", "--no-random-init", "--micro-batch-size", "2"])
+    flags = {name: getattr(args, name) for name in field_types() if hasattr(args, name)}
+    cfg = make_config(load_recipe(recipe), flags)
+    assert (cfg.tokens, cfg.lr, cfg.schedule, cfg.random_init, cfg.micro_batch_size) == (2_000_000, 0.002, "wsd",
+                                                                                         False, 2)
+    assert cfg.seq_len == TrainConfig().seq_len
+
+
+def test_a_json_recipe_of_a_finished_run_is_a_recipe_again(tmp_path):
+    cfg = make_config(REQUIRED | {"teacher": "t", "kd": "topk_js", "kd_top_k": 16})
+    path = tmp_path / "train_config.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    assert make_config(load_recipe(path)) == cfg
+
+
+@pytest.mark.parametrize("text,value", [("20M", 20_000_000), ("1e6", 1_000_000), (" 3k ", 3000), ("7", 7), (5, 5)])
+def test_counts_take_suffixes_and_scientific_notation(text, value):
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("fields", [
+    {},  # student, data, out, tokens missing
+    REQUIRED | {"kd": "forward_kl"},  # KD without a teacher
+    REQUIRED | {"teacher": "t"},  # a teacher without a loss
+    REQUIRED | {"teacher": "t", "kd": "kl_div"},  # unknown loss
+    REQUIRED | {"teacher": "t", "kd": "forward_kl", "logit_cache": "c"},  # a cache needs a top-k loss
+    REQUIRED | {"schedule": "linear"},
+    REQUIRED | {"seq_len": "long"},
+    REQUIRED | {"tokens": "1.5"},
+    REQUIRED | {"micro_batch_size": 0},
+])
+def test_bad_settings_are_usage_errors(fields):
+    with pytest.raises(UsageError):
+        make_config(fields)
+
+
+def test_unknown_recipe_fields_are_usage_errors_not_silently_dropped(tmp_path):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps(REQUIRED | {"learning_rate": 0.1}))
+    with pytest.raises(UsageError, match="learning_rate"):
+        load_recipe(recipe)

@@ -1,0 +1,68 @@
+"""A training process killed with SIGKILL at an arbitrary point resumes to exactly the loss curve of an unbroken run."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from safetensors.torch import load_file
+from train_support import make_data, make_model, one_thread, run_cli, subprocess_env, train_argv  # noqa: F401
+
+from headstart.cli.main import main
+
+STEPS, SEQ, BATCH = 60, 16, 4
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume_world")
+    data = make_data(root)
+    return {"root": root, "data": data, "student": make_model(root / "student", root / "tokenizer"),
+            "teacher": make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)}
+
+
+def argv(world, out: str) -> list[str]:
+    return train_argv(student=world["student"], data=world["data"], out=world["root"] / out, teacher=world["teacher"],
+                      kd="forward_kl", tokens=STEPS * BATCH * SEQ, seq_len=SEQ, batch_size=BATCH, micro_batch_size=2,
+                      lr=3e-3, eval_every=10, checkpoint_every=3, keep_checkpoints=2)
+
+
+def curve(out) -> list[dict]:
+    """Every metrics record without its wall-clock speed."""
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"} for line in lines]
+
+
+def kill_after_a_checkpoint(cmd: list[str], out, timeout: float = 60) -> int:
+    """Start training, SIGKILL it once its second checkpoint exists; return the step it had checkpointed."""
+    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while not (out / "checkpoints" / "step-00000006.pt").exists():
+            assert proc.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return max(int(p.stem.split("-")[1]) for p in (out / "checkpoints").glob("step-*.pt"))
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_loss_curve_of_an_unbroken_run(world):
+    assert main(argv(world, "unbroken")) == 0  # in this process, on one thread like the others
+
+    out = world["root"] / "killed"
+    checkpointed = kill_after_a_checkpoint([sys.executable, "-m", "headstart", *argv(world, "killed")], out)
+    assert 6 <= checkpointed < STEPS and not (out / "summary.json").exists()
+    resumed = run_cli([*argv(world, "killed"), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+
+    assert json.loads((out / "summary.json").read_text())["resumed_at"] == checkpointed
+    assert curve(out) == curve(world["root"] / "unbroken")  # exactly: same bits, not just close
+    ours, theirs = (load_file(world["root"] / name / "final" / "model.safetensors") for name in ("killed", "unbroken"))
+    assert all((ours[k] == theirs[k]).all() for k in theirs)

@@ -1,0 +1,116 @@
+"""Tiny prepared data, students and teachers for the training tests, and a way to run `headstart train`.
+
+The corpus is a seeded Markov chain over a few dozen words, so there is something to learn
+in a few steps; models are transformers' own classes saved with the word-level tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from headstart.data.prepare import prepare_data
+
+N_WORDS = 40
+VOCAB = N_WORDS + 2  # eos, [UNK], w0..w{N-1}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on one thread: on a busy two-core machine, two threads make each small op 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def word_tokenizer(folder: Path, n_words: int = N_WORDS) -> Path:
+    vocab = {"<|endoftext|>": 0, "[UNK]": 1} | {f"w{i}": i + 2 for i in range(n_words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|endoftext|>").save_pretrained(folder)
+    return folder
+
+
+def markov_documents(n_docs: int, length: int, seed: int, n_words: int = N_WORDS) -> list[str]:
+    """Each word mostly picks one of three successors: a pattern a tiny model learns in a few steps."""
+    rng = np.random.default_rng(seed)
+    successors = rng.integers(0, n_words, (n_words, 3))
+    docs = []
+    for _ in range(n_docs):
+        word, words = int(rng.integers(n_words)), []
+        for _ in range(length):
+            words.append(f"w{word}")
+            word = int(successors[word, rng.integers(3)]) if rng.random() < 0.9 else int(rng.integers(n_words))
+        docs.append(" ".join(words))
+    return docs
+
+
+def make_data(root: Path, n_words: int = N_WORDS, seed: int = 0, n_docs: int = 40, length: int = 200) -> Path:
+    """A prepared data folder (about n_docs x length tokens) and its tokenizer in root/tokenizer."""
+    tok = word_tokenizer(root / "tokenizer", n_words)
+    corpus = root / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"text": t}) for t in markov_documents(n_docs, length, seed, n_words)))
+    prepare_data([str(corpus)], root / "data", tokenizer=str(tok), val_fraction=0.1, seed=seed)
+    return root / "data"
+
+
+def hf_config(kind: str, vocab: int) -> transformers.PretrainedConfig:
+    if kind == "student":  # GPT-NeoX, as an extracted Pythia sub-network would be
+        return transformers.GPTNeoXConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                          intermediate_size=64, rotary_pct=0.25, max_position_embeddings=64,
+                                          tie_word_embeddings=False)
+    return transformers.LlamaConfig(vocab_size=vocab, hidden_size=48, num_hidden_layers=3, num_attention_heads=6,
+                                    num_key_value_heads=2, head_dim=8, intermediate_size=96,
+                                    max_position_embeddings=64, tie_word_embeddings=True)
+
+
+def make_model(folder: Path, tokenizer_dir: Path | None, kind: str = "student", vocab: int = VOCAB,
+               seed: int = 0) -> Path:
+    """A random HF model folder (`kind` student: GPT-NeoX, teacher: Llama with GQA) with the tokenizer beside it."""
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(hf_config(kind, vocab), dtype=torch.float32)
+    model.save_pretrained(folder)
+    if tokenizer_dir is not None:
+        PreTrainedTokenizerFast.from_pretrained(tokenizer_dir).save_pretrained(folder)
+    return folder
+
+
+def train_argv(**fields) -> list[str]:
+    """`headstart train` arguments from field=value pairs (True: a bare flag)."""
+    argv = ["train"]
+    for name, value in fields.items():
+        flag = f"--{name.replace('_', '-')}"
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+def subprocess_env() -> dict[str, str]:
+    """One thread per process: the same arithmetic in every run, and two ranks fit on two cores."""
+    return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def run_cli(argv: list[str], ranks: int = 1, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `headstart ...` in a fresh process, or under torchrun with `ranks` processes."""
+    if ranks == 1:
+        cmd = [sys.executable, "-m", "headstart", *argv]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}",
+               "-m", "headstart", *argv]
+    return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def train_records(out: Path) -> list[dict]:
+    """The training records (not validation) of a run's metrics.jsonl."""
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if "loss" in r]
