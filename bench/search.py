@@ -10,6 +10,8 @@ tokens is reported with its evaluations per minute:
 - magnitude first-k uniform: the same on the teacher re-ordered by weight magnitude;
 - evolution on importance order: the paper's evolution, on the importance-ordered teacher (its
   first candidate is the importance-ordered first-k sub-network);
+- evolution + importance seed: the paper's evolution whose first candidate is the sub-network the
+  activation importance scores choose (best units, and the layers that change the residual most);
 - importance proxy: evolution maximising the kept importance (no forward pass per candidate),
   whose best spec is then scored by perplexity once.
 
@@ -35,6 +37,7 @@ from headstart.data import TokenWindows
 from headstart.eval import evaluate_windows, scoring_windows
 from headstart.model import load_model
 from headstart.search import PerplexityObjective, ProxyObjective, SearchConfig, run_search
+from headstart.search.run import importance_seed
 from headstart.search.strategies import StrategySettings
 from headstart.subnet import activate, make_space, param_count, parse_budget
 from headstart.subnet.importance import activation_importance, magnitude_importance, permute_teacher
@@ -44,7 +47,7 @@ from headstart.subnet.spec import SubnetSpec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="runs/demo/data-smollm2")
-    parser.add_argument("--evals", type=int, default=16)
+    parser.add_argument("--evals", type=int, default=24)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=2048)
     parser.add_argument("--seq-len", type=int, default=512)
@@ -68,6 +71,7 @@ def main() -> None:
         ("importance first-k uniform", "activation-ordered", "coarse-uniform", "evolution", "perplexity"),
         ("magnitude first-k uniform", "magnitude-ordered", "coarse-uniform", "evolution", "perplexity"),
         ("evolution on importance order", "activation-ordered", "fine-layerwise", "evolution", "perplexity"),
+        ("evolution + importance seed", "original", "fine-layerwise", "evolution", "seeded"),
         ("importance proxy (fine-layerwise)", "original", "fine-layerwise", "evolution", "proxy"),
     ]
     rows, curves = [], {}
@@ -80,12 +84,12 @@ def main() -> None:
             cfg = SearchConfig(space=space_name, budget=budget_text, strategy=strategy, evals=args.evals,
                                tokens=args.tokens, seq_len=args.seq_len,
                                settings=StrategySettings(population=args.population))
-            objective = (PerplexityObjective(model, windows) if kind == "perplexity"
-                         else ProxyObjective(model.config, act))
+            objective = ProxyObjective(model.config, act) if kind == "proxy" else PerplexityObjective(model, windows)
+            seeds = importance_seed(space, budget, act, cfg.seed) if kind == "seeded" else ()
             header = {"teacher": which, "budget": [budget.lo, budget.hi], "method": name, **cfg.to_dict()}
             out = Path(args.work) / f"{budget_text.rstrip('%')}pct-{name.replace(' ', '_')}"
             t0 = time.perf_counter()
-            summary = run_search(model, space, budget, objective, cfg, out, header)
+            summary = run_search(model, space, budget, objective, cfg, out, header, seeds=seeds)
             wall = time.perf_counter() - t0
             best = summary["best"]
             if kind == "proxy":  # the proxy's choice, scored by what matters
@@ -96,7 +100,7 @@ def main() -> None:
                          summary["evaluations"], "best_perplexity": best["perplexity"], "best_params": best["params"],
                          "best_spec": best["spec"], "wall_seconds": wall,
                          "evals_per_minute": summary["evaluations"] / max(summary["seconds"], 1e-9) * 60})
-            if kind == "perplexity":
+            if kind != "proxy":
                 curves[(budget_text, name)] = _best_curve(out)
             print(rows[-1]["budget"], name, f"ppl {best['perplexity']:.2f}", f"{wall:.0f}s", flush=True)
     _plot(curves, RESULTS / "search.png")

@@ -7,8 +7,24 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from tokenizers import Tokenizer, models, pre_tokenizers
 
 VOCAB = 96
+
+
+def word_tokenizer(folder: Path, words: int | list[str], eos: bool = True) -> Path:
+    """A whitespace word-level tokenizer saved as an HF folder, with predictable ids.
+
+    Id 0 is <|endoftext|> (the eos; without `eos` it is a plain <|end|> token and there is no
+    end-of-text token at all), id 1 is [UNK], then the words: w0, w1, ... when given a count.
+    """
+    names = [f"w{i}" for i in range(words)] if isinstance(words, int) else words
+    vocab = {"<|endoftext|>" if eos else "<|end|>": 0, "[UNK]": 1} | {w: i + 2 for i, w in enumerate(names)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
+                                         eos_token="<|endoftext|>" if eos else None).save_pretrained(folder)
+    return folder
 
 
 def tiny_hf_config(family: str) -> transformers.PretrainedConfig:

@@ -9,8 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
+from conftest import word_tokenizer
 
 from headstart.cli.main import main
 from headstart.data import check_tokenizer_matches, load_manifest, load_tokenizer, open_split, tokenizer_fingerprint
@@ -20,16 +19,6 @@ from headstart.errors import UsageError
 
 EOS = 0
 
-
-def word_tokenizer(folder: Path, n_words: int, eos: bool = True) -> Path:
-    """Word-level tokenizer over words w0..w{n-1}: word wK is id K+2, eos is 0, so ids are predictable."""
-    end = "<|endoftext|>" if eos else "<|end|>"  # without eos: no end-of-text token at all
-    vocab = {end: EOS, "[UNK]": 1} | {f"w{i}": i + 2 for i in range(n_words)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    eos_token = "<|endoftext|>" if eos else None
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token=eos_token).save_pretrained(folder)
-    return folder
 
 
 def doc_text(k: int, length: int) -> str:

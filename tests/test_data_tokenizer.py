@@ -1,9 +1,9 @@
 """Tokenizer loading, fingerprints and BPE training (all offline, tokenizers built in tmp dirs)."""
 
-from pathlib import Path
 
 import pytest
-from tokenizers import Tokenizer, models, pre_tokenizers
+from conftest import word_tokenizer
+from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
 from headstart.data.tokenizer import eos_id, load_tokenizer, tokenizer_fingerprint, train_bpe, vocab_size
@@ -11,16 +11,6 @@ from headstart.errors import UsageError
 
 TEXTS = ["the cat sat on the mat", "a dog ran in the park", "birds sing in the morning light"] * 20
 
-
-def save_word_tokenizer(folder: Path, words: list[str], eos: bool = True) -> Path:
-    """A tiny whitespace word-level tokenizer saved as an HF folder."""
-    end = "<|endoftext|>" if eos else "<|end|>"  # without eos: no end-of-text token at all
-    vocab = {end: 0, "[UNK]": 1} | {w: i + 2 for i, w in enumerate(words)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    eos_token = "<|endoftext|>" if eos else None
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token=eos_token).save_pretrained(folder)
-    return folder
 
 
 def test_fingerprint_equal_for_two_copies_of_one_tokenizer(tmp_path):
@@ -35,8 +25,8 @@ def test_fingerprint_equal_for_two_copies_of_one_tokenizer(tmp_path):
 def test_fingerprint_differs_for_different_tokenizers(tmp_path):
     small = train_bpe(TEXTS, 270, tmp_path / "small")
     large = train_bpe(TEXTS, 300, tmp_path / "large")
-    words = load_tokenizer(save_word_tokenizer(tmp_path / "w", ["the", "cat"]))
-    other_words = load_tokenizer(save_word_tokenizer(tmp_path / "w2", ["cat", "the"]))
+    words = load_tokenizer(word_tokenizer(tmp_path / "w", ["the", "cat"]))
+    other_words = load_tokenizer(word_tokenizer(tmp_path / "w2", ["cat", "the"]))
     prints = {tokenizer_fingerprint(t) for t in (small, large, words, other_words)}
     assert len(prints) == 4
 
@@ -60,7 +50,7 @@ def test_train_bpe_rejects_a_vocabulary_smaller_than_the_bytes(tmp_path):
 
 
 def test_tokenizer_without_eos_is_a_usage_error(tmp_path):
-    tok = load_tokenizer(save_word_tokenizer(tmp_path / "w", ["a"], eos=False))
+    tok = load_tokenizer(word_tokenizer(tmp_path / "w", ["a"], eos=False))
     with pytest.raises(UsageError, match="no end-of-text"):
         eos_id(tok)
 

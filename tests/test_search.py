@@ -14,9 +14,10 @@ from headstart.eval import scoring_windows
 from headstart.model import load_model
 from headstart.search import PerplexityObjective, ProxyObjective, SearchConfig, non_dominated, run_search
 from headstart.search.pareto import dominates, nsga2_rank
+from headstart.search.run import importance_seed
 from headstart.search.strategies import StrategySettings
 from headstart.subnet import SubnetSpec, full_spec, make_space, param_count, parse_budget
-from headstart.subnet.importance import magnitude_importance
+from headstart.subnet.importance import Importance, magnitude_importance
 from headstart.subnet.spec import load_spec
 
 
@@ -157,3 +158,18 @@ def test_evolution_starts_from_the_teacher_shrunk_evenly_into_the_bin(setup, tmp
     coarse = make_space("coarse-layerwise", teacher.config)
     assert first == coarse.repair(full_spec(teacher.config), budget, random.Random(0))
     assert all(s.mlp == tuple(range(len(s.mlp))) for s in first.layers)  # first-k units: coarse
+
+
+def test_importance_scores_seed_the_search(setup, tmp_path, capsys):
+    data, teacher_dir = setup
+    assert main(["importance", "--teacher", str(teacher_dir), "--data", str(data), "--out", str(tmp_path / "imp"),
+                 "--tokens", "256", "--seq-len", "32"]) == 0
+    assert main(cli_search(setup, tmp_path / "out", "--budget", "50%", "--importance",
+                           str(tmp_path / "imp/importance.json"))) == 0
+    first = journal(tmp_path / "out")[0]
+    assert first["origin"] == "initial"
+    teacher = load_model(teacher_dir)
+    scores = Importance.from_dict(json.loads((tmp_path / "imp/importance.json").read_text())["activation"])
+    space = make_space("fine-layerwise", teacher.config)
+    budget = parse_budget("50%", param_count(teacher.config))
+    assert load_spec_from(first, teacher) == importance_seed(space, budget, scores, 0)[0]

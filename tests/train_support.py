@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from tokenizers import Tokenizer, models, pre_tokenizers
+from conftest import word_tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from headstart.data.prepare import prepare_data
@@ -33,13 +33,6 @@ def one_thread():
     yield
     torch.set_num_threads(before)
 
-
-def word_tokenizer(folder: Path, n_words: int = N_WORDS) -> Path:
-    vocab = {"<|endoftext|>": 0, "[UNK]": 1} | {f"w{i}": i + 2 for i in range(n_words)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|endoftext|>").save_pretrained(folder)
-    return folder
 
 
 def markov_documents(n_docs: int, length: int, seed: int, n_words: int = N_WORDS) -> list[str]:

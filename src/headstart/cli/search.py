@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="search folder; an existing one is resumed")
     parser.add_argument("--objective", default="perplexity", choices=["perplexity", "importance", "magnitude"],
                         help="perplexity of the untrained sub-network (the paper's), or a proxy")
-    parser.add_argument("--importance", metavar="FILE", help="importance.json (`headstart importance`) for "
+    parser.add_argument("--importance", metavar="FILE", help="importance.json (`headstart importance` on this "
+                        "teacher): seeds the search with the sub-network its scores choose, and is the proxy of "
                         "--objective importance")
     parser.add_argument("--cost", default="params", choices=["params", "flops", "latency"],
                         help="what the Pareto front trades perplexity against")
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> dict:
     from headstart.model import load_model
     from headstart.runtime import pick_device
     from headstart.search import PerplexityObjective, ProxyObjective, SearchConfig, run_search
+    from headstart.search.run import importance_seed
     from headstart.subnet import make_space, param_count, parse_budget
     from headstart.subnet.importance import Importance, magnitude_importance
     from headstart.train.distributed import close_ranks, init_ranks
@@ -66,15 +68,19 @@ def run(args: argparse.Namespace) -> dict:
                            multiple=args.multiple, seed=args.seed,
                            settings=StrategySettings(population=args.population, tournament=args.tournament,
                                                      survival=args.survival))
+        scores = _load_importance(args.importance, Importance) if args.importance else None
         if args.objective == "perplexity":
             objective = PerplexityObjective(teacher, windows, args.batch_size)
         elif args.objective == "magnitude":
             objective = ProxyObjective(teacher.config, magnitude_importance(teacher))
         else:
-            objective = ProxyObjective(teacher.config, _load_importance(args.importance, Importance))
+            objective = ProxyObjective(teacher.config, scores)
+        seeds = importance_seed(space, budget, scores, args.seed) if scores is not None else ()
         header = {"teacher": str(teacher.source_dir), "data": str(Path(args.data).resolve()),
                   "budget": [budget.lo, budget.hi], **{k: v for k, v in cfg.to_dict().items() if k != "evals"}}
-        summary = run_search(teacher, space, budget, objective, cfg, args.out, header, ranks.rank, ranks.world_size)
+        header["importance"] = str(Path(args.importance).resolve()) if args.importance else None
+        summary = run_search(teacher, space, budget, objective, cfg, args.out, header, ranks.rank, ranks.world_size,
+                             seeds=seeds)
     finally:
         close_ranks(ranks)
     best = summary["best"]

@@ -22,8 +22,9 @@ from headstart.errors import UsageError
 from headstart.model.decoder import Decoder
 from headstart.search.journal import Journal, spec_key
 from headstart.search.pareto import non_dominated
-from headstart.search.strategies import STRATEGIES, Candidate, StrategySettings
+from headstart.search.strategies import STRATEGIES, Candidate, Seeds, StrategySettings, first_k_anchor
 from headstart.subnet import Budget, SearchSpace, SubnetSpec, flops_per_token, param_count, spec_latency
+from headstart.subnet.importance import Importance, importance_spec, top_layers
 
 COSTS = ("params", "flops", "latency")
 
@@ -113,7 +114,7 @@ def _best_text(records) -> str:
 
 def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, cfg: SearchConfig,
                out_dir: str | Path | None, header: dict[str, Any], rank: int = 0, world_size: int = 1,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True, seeds: Seeds = ()) -> dict[str, Any]:
     """Run (or resume) the search and, on rank 0, write its outputs to `out_dir`. Returns the summary."""
     if cfg.strategy not in STRATEGIES:
         raise UsageError(f"search strategy {cfg.strategy!r} is unknown", f"use one of {', '.join(STRATEGIES)}")
@@ -126,7 +127,7 @@ def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, 
     bar = tqdm(total=cfg.evals, desc=f"search ({cfg.strategy})", unit="eval",
                disable=not progress or rank != 0, dynamic_ncols=True)
     evaluator = JournaledEvaluator(objective, teacher, space, journal, cfg, rank, world_size, bar)
-    STRATEGIES[cfg.strategy](space, budget, evaluator, cfg.settings, random.Random(cfg.seed))
+    STRATEGIES[cfg.strategy](space, budget, evaluator, cfg.settings, random.Random(cfg.seed), seeds)
     bar.close()
     records = list(evaluator.asked.values())
     if not records:
@@ -135,6 +136,14 @@ def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, 
     if out is not None and rank == 0:
         write_outputs(out, records, summary, teacher, cfg, header)
     return summary
+
+
+def importance_seed(space: SearchSpace, budget: Budget, scores: Importance, seed: int) -> Seeds:
+    """The sub-network importance scores choose at the first-k anchor's widths: the best units, and the
+    layers that change the residual stream most. Empty when the space cannot hold it (e.g. coarse spaces)."""
+    anchor = first_k_anchor(space, budget, random.Random(seed))
+    spec = importance_spec(space.teacher, scores, anchor, layers=top_layers(scores, len(anchor.layers)))
+    return (spec,) if space.contains(spec) and param_count(space.teacher, spec) in budget else ()
 
 
 def summarize(records: list[dict[str, Any]], teacher: Decoder, replayed: int) -> dict[str, Any]:

@@ -6,7 +6,8 @@
 - random / stratified: baselines; stratified spreads samples evenly over sub-bins of the budget.
 - pareto: NSGA-II (non-dominated sorting + crowding) on (loss, cost) over a wide bin.
 
-A strategy is deterministic given its rng and the results it receives, which is what lets a
+Every strategy first evaluates its seeds (known good starts, such as the sub-network importance
+scores choose). A strategy is deterministic given its rng and the results it receives, which is what lets a
 killed search resume by replaying its journal (see journal.py).
 """
 
@@ -20,6 +21,8 @@ from typing import Protocol
 
 from headstart.search.pareto import nsga2_rank
 from headstart.subnet import Budget, SearchSpace, SubnetSpec, full_spec
+
+Seeds = tuple[SubnetSpec, ...]  # candidates every strategy evaluates first (e.g. importance-chosen ones)
 
 
 @dataclass(frozen=True)
@@ -76,22 +79,27 @@ def _child(space: SearchSpace, a: Candidate, b: Candidate, budget: Budget, s: St
     return child
 
 
-def _initial(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
-             rng: random.Random) -> list[Candidate]:
-    """The teacher shrunk evenly into the bin (first units of every kind), then random samples.
-
-    The first member is the coarse "first-k" sub-network, so evolution starts no worse than it,
-    and on an importance-ordered teacher it starts from the importance baseline.
-    """
+def first_k_anchor(space: SearchSpace, budget: Budget, rng: random.Random) -> SubnetSpec:
+    """The teacher shrunk evenly into the bin, keeping the first units of every kind and the first layers."""
     coarse = dataclasses.replace(space, selection="coarse", layers="first")  # a subset of any space
-    anchor = [coarse.repair(full_spec(space.teacher), budget, rng)]
-    samples = _fresh(lambda: space.sample(rng, budget), evaluate, s.population - 1)
-    return evaluate(list(dict.fromkeys(anchor + samples)), "initial")
+    return coarse.repair(full_spec(space.teacher), budget, rng)
+
+
+def _initial(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
+             rng: random.Random, seeds: Seeds) -> list[Candidate]:
+    """The seeds, the first-k anchor, then random samples.
+
+    With the first-k sub-network in it, evolution starts no worse than first-k slicing (on an
+    importance-ordered teacher, than the importance baseline); seeds add known good starts.
+    """
+    anchor = [first_k_anchor(space, budget, rng)]
+    samples = _fresh(lambda: space.sample(rng, budget), evaluate, s.population - 1 - len(seeds))
+    return evaluate(list(dict.fromkeys([*seeds, *anchor, *samples])), "initial")
 
 
 def evolution(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
-              rng: random.Random) -> None:
-    population = _initial(space, budget, evaluate, s, rng)
+              rng: random.Random, seeds: Seeds = ()) -> None:
+    population = _initial(space, budget, evaluate, s, rng, seeds)
     while evaluate.remaining > 0 and population:
         def make(pool: list[Candidate] = population) -> SubnetSpec:
             return _child(space, _tournament(pool, s.tournament, rng), _tournament(pool, s.tournament, rng),
@@ -107,15 +115,17 @@ def evolution(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: Strateg
 
 
 def random_search(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
-                  rng: random.Random) -> None:
+                  rng: random.Random, seeds: Seeds = ()) -> None:
+    evaluate(list(seeds), "seed")
     while evaluate.remaining > 0:
         if not evaluate(_fresh(lambda: space.sample(rng, budget), evaluate, s.population), "random"):
             break
 
 
 def stratified_search(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
-                      rng: random.Random) -> None:
+                      rng: random.Random, seeds: Seeds = ()) -> None:
     """Random search that cycles through `bins` equal sub-bins of the budget, so every size is covered."""
+    evaluate(list(seeds), "seed")
     lo, hi = max(budget.lo, space.param_range()[0]), min(budget.hi, space.param_range()[1])
     edges = [lo + (hi - lo) * i // s.bins for i in range(s.bins + 1)]
     bins = [Budget(edges[i], edges[i + 1]) for i in range(s.bins)]
@@ -140,8 +150,8 @@ def _reachable(space: SearchSpace, sub: Budget) -> bool:
 
 
 def pareto_search(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
-                  rng: random.Random) -> None:
-    population = _initial(space, budget, evaluate, s, rng)
+                  rng: random.Random, seeds: Seeds = ()) -> None:
+    population = _initial(space, budget, evaluate, s, rng, seeds)
     while evaluate.remaining > 0 and population:
         order = nsga2_rank([(c.loss, c.cost) for c in population])
         rank = {i: r for r, i in enumerate(order)}
@@ -156,7 +166,7 @@ def pareto_search(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: Str
         population = [merged[i] for i in nsga2_rank([(c.loss, c.cost) for c in merged])[:s.population]]
 
 
-STRATEGIES: dict[str, Callable[[SearchSpace, Budget, Evaluate, StrategySettings, random.Random], None]] = {
+STRATEGIES: dict[str, Callable[[SearchSpace, Budget, Evaluate, StrategySettings, random.Random, Seeds], None]] = {
     "evolution": evolution,
     "random": random_search,
     "stratified": stratified_search,
