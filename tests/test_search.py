@@ -39,7 +39,7 @@ def search(setup, out, strategy="evolution", evals=10, space="fine-layerwise", b
     cfg = SearchConfig(space=space, budget=budget, strategy=strategy, evals=evals, tokens=256, seq_len=32,
                        cost=cost, seed=seed, settings=StrategySettings(population=4, tournament=2))
     objective = objective or PerplexityObjective(teacher, windows, batch_size=4)
-    header = {"teacher": str(teacher_dir), "budget": [bin_.lo, bin_.hi], **cfg.to_dict()} | {"evals": None}
+    header = {"teacher": str(teacher_dir), "budget": [bin_.lo, bin_.hi], **cfg.to_dict()}
     return run_search(teacher, sp, bin_, objective, cfg, out, header, progress=False), bin_, teacher
 
 

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> dict:
             objective = ProxyObjective(teacher.config, scores)
         seeds = importance_seed(space, budget, scores, args.seed) if scores is not None else ()
         header = {"teacher": str(teacher.source_dir), "data": str(Path(args.data).resolve()),
-                  "budget": [budget.lo, budget.hi], **{k: v for k, v in cfg.to_dict().items() if k != "evals"}}
+                  "budget": [budget.lo, budget.hi], **cfg.to_dict()}
         header["importance"] = str(Path(args.importance).resolve()) if args.importance else None
         summary = run_search(teacher, space, budget, objective, cfg, args.out, header, ranks.rank, ranks.world_size,
                              seeds=seeds)

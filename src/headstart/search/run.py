@@ -122,8 +122,9 @@ def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, 
         raise UsageError(f"cost {cfg.cost!r} is unknown", f"use one of {', '.join(COSTS)}")
     space.check_budget(budget)
     out = Path(out_dir) if out_dir is not None else None
-    # every rank reads the journal (it is the replay), only rank 0 writes it
-    journal = Journal(out / "journal.jsonl", header) if out is not None else None
+    # every rank reads the journal (it is the replay), only rank 0 writes it; a larger --evals extends a search
+    identity = {k: v for k, v in header.items() if k != "evals"}
+    journal = Journal(out / "journal.jsonl", identity) if out is not None else None
     bar = tqdm(total=cfg.evals, desc=f"search ({cfg.strategy})", unit="eval",
                disable=not progress or rank != 0, dynamic_ncols=True)
     evaluator = JournaledEvaluator(objective, teacher, space, journal, cfg, rank, world_size, bar)
