@@ -15,5 +15,6 @@ if [ ! -f "$out/data-smollm2/manifest.json" ]; then
     --out "$out/data-smollm2"
 fi
 "$hs" eval --model smollm2-135m --data "$out/data-smollm2" --tokens 8192 --seq-len 512 --json \
-  | tail -n 1 > "$out/teacher-eval.json"
+  | tee "$out/teacher-eval.log"
+tail -n 1 "$out/teacher-eval.log" > "$out/teacher-eval.json"
 echo "demo: results in $out (teacher-eval.json)"
