@@ -33,16 +33,21 @@ def command() -> str:
     return "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0]), *sys.argv[1:]])
 
 
-def best_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """The fastest of `repeats` timed calls, after `warmup` untimed ones (least disturbed by other load)."""
-    for _ in range(warmup):
-        fn()
-    times = []
+def best_seconds(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """The fastest of `repeats` timed calls of each function, taking turns (a, b, a, b, ...).
+
+    Taking turns and keeping the minimum make a ratio fair on a machine whose load changes.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def write_results(name: str, results: dict, markdown_body: str) -> None:

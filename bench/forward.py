@@ -30,8 +30,8 @@ def compare(name: str, model_dir, batch: int, seq: int, repeats: int) -> dict:
     tokens = torch.randint(0, ours.config.vocab_size, (batch, seq), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         diff = (ours(tokens) - theirs(tokens).logits).abs().max().item()
-        t_ours = best_seconds(lambda: ours(tokens), repeats)
-        t_theirs = best_seconds(lambda: theirs(tokens).logits, repeats)
+        t = best_seconds({"ours": lambda: ours(tokens), "theirs": lambda: theirs(tokens).logits}, repeats)
+        t_ours, t_theirs = t["ours"], t["theirs"]
     n = batch * seq
     return {"model": name, "params": sum(p.numel() for p in ours.parameters()), "batch": batch, "seq": seq,
             "headstart_tokens_per_s": n / t_ours, "transformers_tokens_per_s": n / t_theirs,
@@ -59,7 +59,8 @@ def main() -> None:
         table.append(f"| {r['model']} | {r['params'] / 1e6:.1f}M | {r['batch']}x{r['seq']} | "
                      f"{r['headstart_tokens_per_s']:.0f} | {r['transformers_tokens_per_s']:.0f} | "
                      f"{r['ratio']:.2f}x | {r['max_abs_logit_diff']:.1e} |")
-    body = ("Forward pass, fp32, no grad; the best of the repeats for each, both in one process on the same batch. "
+    body = ("Forward pass, fp32, no grad; the best of the repeats for each, taking turns in one process on "
+            "the same batch. "
             "ratio = transformers time / headstart time (above 1: headstart is faster).\n\n" + "\n".join(table))
     write_results("forward", {"rows": rows}, body)
     print(body)
