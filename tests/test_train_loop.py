@@ -6,7 +6,16 @@ import math
 import pytest
 import torch
 import transformers
-from train_support import VOCAB, make_data, make_model, one_thread, train_argv, train_records, word_tokenizer  # noqa: F401
+from train_support import (  # noqa: F401
+    VOCAB,
+    make_data,
+    make_model,
+    make_world,
+    one_thread,
+    train_argv,
+    train_records,
+    word_tokenizer,
+)
 
 from headstart.cli.main import main
 from headstart.eval import evaluate_windows
@@ -23,10 +32,7 @@ SEQ, BATCH = 16, 8
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loop_world")
-    data = make_data(root)
-    return {"root": root, "data": data, "student": make_model(root / "student", root / "tokenizer"),
-            "teacher": make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)}
+    return make_world(tmp_path_factory.mktemp("loop_world"))
 
 
 def fields(world, out: str, **more) -> dict:

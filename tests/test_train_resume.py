@@ -8,7 +8,7 @@ import time
 
 import pytest
 from safetensors.torch import load_file
-from train_support import make_data, make_model, one_thread, run_cli, subprocess_env, train_argv  # noqa: F401
+from train_support import make_world, one_thread, run_cli, subprocess_env, train_argv  # noqa: F401
 
 from headstart.cli.main import main
 
@@ -17,10 +17,7 @@ STEPS, SEQ, BATCH = 60, 16, 4
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume_world")
-    data = make_data(root)
-    return {"root": root, "data": data, "student": make_model(root / "student", root / "tokenizer"),
-            "teacher": make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)}
+    return make_world(tmp_path_factory.mktemp("resume_world"))
 
 
 def argv(world, out: str) -> list[str]:

@@ -79,6 +79,13 @@ def make_model(folder: Path, tokenizer_dir: Path | None, kind: str = "student", 
     return folder
 
 
+def make_world(root: Path) -> dict:
+    """Prepared data, a GPT-NeoX student and a Llama teacher (GQA), all of one tokenizer, under root."""
+    data = make_data(root)
+    return {"root": root, "data": data, "student": make_model(root / "student", root / "tokenizer"),
+            "teacher": make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)}
+
+
 def train_argv(**fields) -> list[str]:
     """`headstart train` arguments from field=value pairs (True: a bare flag)."""
     argv = ["train"]
