@@ -112,6 +112,7 @@ def test_space_with_a_bad_budget_exits_2(setup, capsys, argv, words):
     assert code == 2 and words in err
 
 
+@pytest.mark.real_teacher
 def test_extract_of_the_real_teacher_is_fast_and_exact(capsys, tmp_path):
     """On SmolLM2-135M (skipped when not fetched): a layer-wise student loads back with the activated logits."""
     from headstart.assets import require_asset

@@ -210,9 +210,14 @@ _GPT2_NAMES = {"ln_1": "attn_norm", "ln_2": "mlp_norm", "attn.c_proj": "attn.o",
 _GPT2_CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 
 
+def _transpose_conv1d(sd: StateDict) -> StateDict:
+    """Conv1D [in, out] <-> Linear [out, in], as contiguous tensors (a transpose is its own inverse)."""
+    return {k: (v.t().contiguous() if k.endswith(".weight") and any(c in k for c in _GPT2_CONV1D) else v)
+            for k, v in sd.items()}
+
+
 def gpt2_to_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
-    sd = {k.removeprefix("transformer."): v for k, v in sd.items()}
-    sd = {k: (v.t() if k.endswith(".weight") and any(c in k for c in _GPT2_CONV1D) else v) for k, v in sd.items()}
+    sd = _transpose_conv1d({k.removeprefix("transformer."): v for k, v in sd.items()})
     out = {"embed.weight": sd["wte.weight"], "pos_embed.weight": sd["wpe.weight"],
            "final_norm.weight": sd["ln_f.weight"], "final_norm.bias": sd["ln_f.bias"]}
     if not cfg.tie_embeddings:
@@ -238,8 +243,7 @@ def gpt2_from_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
         for kind in ("weight", "bias"):
             out[p + f"attn.c_attn.{kind}"] = torch.cat([sd[q + f"attn.{n}.{kind}"] for n in "qkv"])
         _rename(sd, out, q, p, reverse)
-    return {k: (v.t().contiguous() if k.endswith(".weight") and any(c in k for c in _GPT2_CONV1D) else v)
-            for k, v in out.items()}
+    return _transpose_conv1d(out)
 
 
 def gpt2_hf_config(cfg: DecoderConfig) -> dict:
