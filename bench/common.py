@@ -26,7 +26,8 @@ def machine() -> dict:
                 break
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "load_average_1min": round(os.getloadavg()[0], 2)}  # other work sharing the machine
 
 
 def command() -> str:
@@ -56,6 +57,7 @@ def write_results(name: str, results: dict, markdown_body: str) -> None:
     write_json_atomic(RESULTS / f"{name}.json", meta | results)
     m = meta["machine"]
     header = (f"# {name}\n\nMachine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
-              f"({m['torch_threads']} threads){', GPU ' + m['gpu'] if m['gpu'] else ''}.  \n"
+              f"({m['torch_threads']} threads){', GPU ' + m['gpu'] if m['gpu'] else ''}, "
+              f"load average {m['load_average_1min']} when written.  \n"
               f"Command: `{meta['command']}`  \nDate: {meta['date']}\n\n")
     write_text_atomic(RESULTS / f"{name}.md", header + markdown_body.strip() + "\n")
