@@ -40,6 +40,11 @@ def resolve_tokenizer_path(name_or_path: str | Path) -> Path:
         from headstart.assets import require_asset  # lazy: assets pull heavy optional packages
 
         return Path(require_asset(*SHORT_NAMES[str(name_or_path)]))
+    from headstart.model.registry import short_name_dir  # a model's short name names its tokenizer too
+
+    model_dir = short_name_dir(str(name_or_path))
+    if model_dir is not None:
+        return model_dir
     raise UsageError(
         f"tokenizer {str(name_or_path)!r} is neither an existing folder nor a known short name",
         f"{_FOLDER_FIX}, or one of {', '.join(SHORT_NAMES)}",
