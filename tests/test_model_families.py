@@ -110,3 +110,15 @@ def test_bad_model_folders_raise_usage_errors(case, tmp_path):
     with pytest.raises(UsageError) as err:
         load_model(path)
     assert "\n" not in str(err.value)
+
+
+def test_tokenizer_of_a_layerwise_student_loads_without_a_remote_code_prompt(tmp_path, capfd):
+    """A BPE from `headstart prepare --train-tokenizer` names no tokenizer class, so transformers reads config.json."""
+    from headstart.data import load_tokenizer, train_bpe
+
+    model = heterogeneous("llama", tmp_path)
+    train_bpe(["the cat sat on the mat"] * 20, 300, tmp_path / "tok")
+    save_model(model, tmp_path / "student", tokenizer_dir=tmp_path / "tok")
+    assert load_tokenizer(tmp_path / "student")("the cat")["input_ids"]
+    captured = capfd.readouterr()
+    assert "custom code" not in captured.out + captured.err

@@ -17,6 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from headstart.errors import UsageError
+from headstart.model import register_auto_classes
 
 END_OF_TEXT = "<|endoftext|>"
 
@@ -57,6 +58,7 @@ def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
     if not path.is_dir():
         raise UsageError(f"tokenizer path {path} is not a folder", _FOLDER_FIX)
     try:
+        register_auto_classes()  # a headstart-architecture model folder must not prompt for remote code
         tok = AutoTokenizer.from_pretrained(path)
     except Exception as err:  # transformers raises many types for "this folder is not a tokenizer"
         lines = str(err).strip().splitlines()
