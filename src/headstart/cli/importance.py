@@ -27,20 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from headstart.atomic import atomic_dir
-    from headstart.data import TokenWindows, check_tokenizer_matches, load_manifest, load_tokenizer
-    from headstart.errors import UsageError
+    from headstart.eval import scoring_windows
     from headstart.model import load_model, save_model
     from headstart.runtime import pick_device
     from headstart.subnet.importance import activation_importance, magnitude_importance, permute_teacher
 
-    manifest = load_manifest(args.data)
     teacher = load_model(args.teacher)
-    check_tokenizer_matches(manifest, load_tokenizer(teacher.source_dir), what=f"teacher {args.teacher}")
-    seq_len = min(args.seq_len, teacher.config.max_positions)
-    windows = TokenWindows(args.data, args.split, seq_len).fixed_windows(args.tokens)
-    if int(windows.max()) >= teacher.config.vocab_size:
-        raise UsageError(f"the data holds token id {int(windows.max())}, beyond the teacher's vocabulary of "
-                         f"{teacher.config.vocab_size}", "prepare the data with the teacher's tokenizer")
+    windows = scoring_windows(teacher, args.data, args.split, args.tokens, args.seq_len, what=f"teacher {args.teacher}")
+    seq_len = windows.shape[1] - 1
     teacher = teacher.to(pick_device(args.device))
     scores = {"activation": activation_importance(teacher, windows, args.batch_size, progress=True),
               "magnitude": magnitude_importance(teacher)}
