@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Reproduces the shipped scale-model teacher from a fresh clone (about 40 minutes on 2 idle CPU cores):
+# assets -> 4096-token BPE + shards (whole documents held out) -> random init -> train -> ship.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+hs=.venv/bin/headstart
+recipe=recipes/scale-teacher
+corpus=$(.venv/bin/python -c 'from headstart.assets import cache_dir; print(cache_dir() / "corpus")')
+"$hs" assets --extras
+if [ ! -f runs/scale-teacher/data/manifest.json ]; then
+  "$hs" prepare --train-tokenizer 4096 \
+    --input "$corpus/shakespeare" "$corpus/kjv" "$corpus/austen" "$corpus/brown" "$corpus/fortunes" "$corpus/python_docs" \
+    --val-docs 'persuasion.txt' 'hamlet.txt' 'tempest.txt' 'twelfth_night.txt' 'cr*.txt' \
+    --out runs/scale-teacher/data
+fi
+"$hs" init --config "$recipe/architecture.json" --tokenizer runs/scale-teacher/data/tokenizer \
+  --out runs/scale-teacher/init --seed 0
+"$hs" train --config "$recipe/train.yaml" --resume
+.venv/bin/python scripts/ship_teacher.py runs/scale-teacher/train src/headstart/teachers/scale-teacher

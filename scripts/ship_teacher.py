@@ -1,0 +1,109 @@
+"""Ship a trained scale-model teacher: bf16 Hugging Face folder, its held-out evaluation, curve and card.
+
+    python scripts/ship_teacher.py RUN_DIR OUT_DIR
+
+RUN_DIR is a `headstart train` run (final/, metrics.jsonl, summary.json, train_config.json).
+The card's perplexity is measured on the shipped bf16 weights (loaded back in fp32), on the
+first 32,768 tokens of Jane Austen's *Persuasion*, a document held out of training; the test
+tests/test_scale_teacher.py measures it again the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from headstart.assets import corpus_files
+from headstart.atomic import atomic_dir
+from headstart.eval.text import evaluate_text
+from headstart.model import load_model, save_model
+from headstart.subnet import param_count
+
+HELDOUT = ("persuasion.txt", 32768, 256)  # file, tokens, window
+
+
+def heldout_file() -> Path:
+    return next(p for p in corpus_files(["austen"]) if p.name == HELDOUT[0])
+
+
+def curve(metrics: list[dict], path: Path) -> None:
+    train = [(r["tokens"], r["loss"]) for r in metrics if "loss" in r]
+    val = [(train[min(r["step"], len(train)) - 1][0], r["val_loss"]) for r in metrics if "val_loss" in r]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(*zip(*train, strict=True), lw=0.8, alpha=0.7, label="training loss")
+    ax.plot(*zip(*val, strict=True), "o-", label="validation loss (held-out documents)")
+    ax.set_xlabel("tokens")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.legend()
+    ax.set_title("scale-model teacher")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def card(cfg, summary: dict, recipe: dict, heldout_tokens: int, heldout_ppl: float) -> str:
+    shape = (f"{param_count(cfg) / 1e6:.2f}M ({cfg.n_layer} layers, width {cfg.n_embd}, {cfg.layers[0].n_head} heads, "
+             f"MLP {cfg.layers[0].mlp}, context {cfg.max_positions})")
+    rows = [
+        ("parameters", shape),
+        ("architecture", f"parallel residual, partial rotary ({cfg.rotary_fraction}), LayerNorm, GELU, untied head"),
+        ("tokenizer", f"byte-level BPE, {cfg.vocab_size} tokens, trained on the training split"),
+        ("data", "Shakespeare, King James Bible, Austen, Brown, fortunes, Python 3.11 docs; held out: *Persuasion*, "
+                 "*Hamlet*, *The Tempest*, *Twelfth Night*, Brown humour (cr*)"),
+        ("tokens seen", f"{summary['tokens']:,}"),
+        ("training", f"{summary['steps']} steps, {summary['seconds'] / 60:.1f} min at {summary['tokens_per_s']:.0f} "
+                     "tokens/s on 2 CPU cores (AMD EPYC), fp32"),
+        (f"validation loss (held-out documents, first {recipe['eval_tokens']:,} tokens)",
+         f"{summary['val_loss']:.4f} (perplexity {summary['val_ppl']:.2f}), fp32 weights"),
+        (f"perplexity on *Persuasion* (first {heldout_tokens:,} tokens, window {HELDOUT[2]})",
+         f"{heldout_ppl:.2f}, shipped bf16 weights (`evaluation.json`)"),
+    ]
+    settings = {k: recipe[k] for k in ("tokens", "seq_len", "batch_size", "lr", "schedule", "warmup_fraction",
+                                       "min_lr_ratio", "seed")}
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return f"""# scale-teacher
+
+A Pythia-style GPT-NeoX model that headstart pretrained itself on the offline prose corpus: the
+embedded default teacher (`--teacher scale-teacher`). Loads with plain transformers:
+`AutoModelForCausalLM.from_pretrained(path)` gives `GPTNeoXForCausalLM`.
+
+| | |
+|---|---|
+{table}
+
+Recipe: `recipes/scale-teacher/` (architecture.json, train.yaml, run.sh); `bash recipes/scale-teacher/run.sh`
+reproduces it from a fresh clone. Training settings: `{json.dumps(settings)}`.
+
+![training curve](training_curve.png)
+"""
+
+
+def main(run_dir: str, out_dir: str) -> None:
+    run = Path(run_dir)
+    summary = json.loads((run / "summary.json").read_text())
+    recipe = json.loads((run / "train_config.json").read_text())
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    model = load_model(run / "final")
+    with atomic_dir(out_dir) as tmp:
+        save_model(model, tmp / "model", dtype=torch.bfloat16)
+        for f in (tmp / "model").iterdir():
+            f.rename(tmp / f.name)
+        (tmp / "model").rmdir()
+        shipped = load_model(tmp)
+        result = evaluate_text(shipped, heldout_file(), HELDOUT[1], HELDOUT[2])
+        evaluation = {"text": f"austen/{HELDOUT[0]}", "tokens": result.tokens, "seq_len": HELDOUT[2],
+                      "loss": result.loss, "perplexity": result.perplexity, "dtype": "bfloat16 weights, fp32 compute"}
+        (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+        curve(metrics, tmp / "training_curve.png")
+        (tmp / "README.md").write_text(card(shipped.config, summary, recipe, result.tokens, result.perplexity))
+    print(f"shipped {out_dir}: perplexity {result.perplexity:.2f} on {evaluation['text']}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
