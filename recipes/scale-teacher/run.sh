@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped scale-model teacher from a fresh clone (about 40 minutes on 2 idle CPU cores):
+# Reproduces the shipped scale-model teacher from a fresh clone (about 2 hours on 2 CPU cores):
 # assets -> 4096-token BPE + shards (whole documents held out) -> random init -> train -> ship.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
