@@ -1,12 +1,16 @@
 """The scale-model teacher on this machine: how its size was chosen, and what its shipped run cost.
 
-    python bench/teacher.py [--run runs/scale-teacher/train] [--steps 6]
+    python bench/teacher.py [--run runs/scale-teacher/train] [--quarter runs/scale-teacher/quarter-train]
+                            [--repro RUN_DIR] [--steps 6]
 
 1. Sizing: the training-step throughput (tokens/s: forward, chunked CE, backward, AdamW) of
    candidate Pythia-style shapes at the recipe's batch (32 x 256), measured side by side, taking
    turns. The issue asks for about 10M tokens in about 2 hours, i.e. at least ~1,400 tokens/s.
-2. The shipped run, read from its run folder: tokens, steps, wall time and throughput of the
-   whole run (evaluations and checkpoints included), and its final validation loss.
+2. The shipped run and the quarter-size comparison, read from their run folders: tokens, steps,
+   wall time and throughput of each whole run (evaluations and checkpoints included), and the
+   final validation loss on the same held-out tokens.
+3. Reproduction: a second run of the same recipe (`--repro`, stopped after some steps) against
+   the shipped run, step by step: the largest difference in training loss over the steps both ran.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from headstart.model import Decoder, init_weights
 from headstart.model.checkpoint import decoder_config
 from headstart.subnet import flops_per_token, param_count
 from headstart.train.losses import chunked_losses
+from headstart.train.metrics import read_metrics
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "scale-teacher"
 BATCH, SEQ = 32, 256
@@ -68,21 +73,42 @@ def sizing(steps: int) -> list[dict]:
     return rows
 
 
-def shipped_run(run: Path) -> dict | None:
+def finished_run(run: Path) -> dict | None:
     if not (run / "summary.json").is_file():
         return None
     summary = json.loads((run / "summary.json").read_text())
     return {k: summary[k] for k in ("tokens", "steps", "seconds", "tokens_per_s", "val_loss", "val_ppl")} | {
-        "run": str(run)}
+        "run": str(run), "params": param_count(decoder_config(json.loads((run / "final/config.json").read_text())))}
+
+
+def training_losses(run: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(run / "metrics.jsonl") if "loss" in r}
+
+
+def reproduction(run: Path, repro: Path) -> dict:
+    shipped, again = training_losses(run), training_losses(repro)
+    steps = sorted(set(shipped) & set(again))
+    if not steps:
+        raise SystemExit(f"{repro} has no training step in common with {run}")
+    return {"run": str(repro), "steps_compared": len(steps), "last_step": steps[-1],
+            "max_abs_loss_difference": max(abs(shipped[s] - again[s]) for s in steps)}
+
+
+def run_line(name: str, r: dict) -> str:
+    return (f"| {name} | {r['params'] / 1e6:.2f}M | {r['tokens']:,} | {r['steps']} | {r['seconds'] / 60:.1f} | "
+            f"{r['tokens_per_s']:,.0f} | {r['val_loss']:.4f} | {r['val_ppl']:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, default=Path("runs/scale-teacher/train"))
+    parser.add_argument("--quarter", type=Path, default=Path("runs/scale-teacher/quarter-train"))
+    parser.add_argument("--repro", type=Path, help="a second run of the recipe to compare step by step")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per candidate (the fastest counts)")
     args = parser.parse_args()
     rows = sizing(args.steps)
-    run = shipped_run(args.run)
+    run, quarter = finished_run(args.run), finished_run(args.quarter)
+    repro = reproduction(args.run, args.repro) if args.repro else None
     table = "\n".join(f"| {r['shape']} | {r['params'] / 1e6:.2f}M | {r['flops_per_token'] / 1e6:.1f}M | "
                       f"{r['step_s']:.2f} | {r['tokens_per_s']:,} | {r['hours_for_10M']:.2f} |" for r in rows)
     body = f"""Training-step throughput of candidate teacher shapes (GPT-NeoX, MLP 4x, context {SEQ}, vocabulary 4096,
@@ -92,13 +118,23 @@ batch {BATCH} x {SEQ}, fp32, fastest of {args.steps} steps each, taking turns):
 |---|---|---|---|---|---|
 {table}
 """
-    if run:
+    runs = [(name, r) for name, r in (("shipped teacher", run), ("quarter-size model", quarter)) if r]
+    if runs:
         body += f"""
-The shipped run (`{run['run']}`, whole run: evaluations and checkpoints included): {run['tokens']:,} tokens in
-{run['steps']} steps, {run['seconds'] / 3600:.2f} hours wall time, {run['tokens_per_s']:,.0f} tokens/s; final
-held-out validation loss {run['val_loss']:.4f} (perplexity {run['val_ppl']:.2f}).
+Whole runs (evaluations and checkpoints included), read from their run folders; validation on the same
+held-out tokens:
+
+| run | parameters | tokens | steps | wall time (min) | tokens/s | validation loss | perplexity |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(run_line(name, r) for name, r in runs)}
 """
-    write_results("teacher", {"sizing": rows, "shipped_run": run}, body)
+    if repro:
+        body += f"""
+Reproduction: `{repro['run']}`, a second run of the same recipe, against the shipped run over its first
+{repro['steps_compared']} steps: largest difference in training loss {repro['max_abs_loss_difference']:.3g}.
+"""
+    write_results("teacher", {"sizing": rows, "shipped_run": run, "quarter_run": quarter, "reproduction": repro},
+                  body)
     print(body)
 
 

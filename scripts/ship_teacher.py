@@ -1,8 +1,10 @@
 """Ship a trained scale-model teacher: bf16 Hugging Face folder, its held-out evaluation, curve and card.
 
-    python scripts/ship_teacher.py RUN_DIR OUT_DIR
+    python scripts/ship_teacher.py RUN_DIR OUT_DIR [--compare QUARTER_RUN_DIR]
 
-RUN_DIR is a `headstart train` run (final/, metrics.jsonl, summary.json, train_config.json).
+RUN_DIR is a `headstart train` run (final/, metrics.jsonl, summary.json, train_config.json);
+QUARTER_RUN_DIR the quarter-size model trained for a few minutes on the same data
+(recipes/scale-teacher/quarter-student.sh), which the card and the curve show beside the teacher.
 The card's perplexity is measured on the shipped bf16 weights (loaded back in fp32), on the
 first 32,768 tokens of Jane Austen's *Persuasion*, a document held out of training; the test
 tests/test_scale_teacher.py measures it again the same way.
@@ -10,8 +12,8 @@ tests/test_scale_teacher.py measures it again the same way.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -33,12 +35,31 @@ def heldout_file() -> Path:
     return next(p for p in corpus_files(["austen"]) if p.name == HELDOUT[0])
 
 
-def curve(metrics: list[dict], path: Path) -> None:
-    train = [(r["tokens"], r["loss"]) for r in metrics if "loss" in r]
-    val = [(train[min(r["step"], len(train)) - 1][0], r["val_loss"]) for r in metrics if "val_loss" in r]
+class Run:
+    """What the card needs of a `headstart train` run folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.summary = json.loads((folder / "summary.json").read_text())
+        self.recipe = json.loads((folder / "train_config.json").read_text())
+        self.metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+    def curves(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """(tokens, training loss) and (tokens, validation loss) points."""
+        train = [(r["tokens"], r["loss"]) for r in self.metrics if "loss" in r]
+        tokens_at = {r["step"]: r["tokens"] for r in self.metrics if "loss" in r}
+        val = [(tokens_at[r["step"]], r["val_loss"]) for r in self.metrics if "val_loss" in r]
+        return train, val
+
+
+def curve(teacher: Run, quarter: Run | None, path: Path) -> None:
+    train, val = teacher.curves()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(*zip(*train, strict=True), lw=0.8, alpha=0.7, label="training loss")
     ax.plot(*zip(*val, strict=True), "o-", label="validation loss (held-out documents)")
+    if quarter is not None:
+        ax.plot(*zip(*quarter.curves()[1], strict=True), "s-", ms=3, label="quarter-size model, validation loss")
+    ax.set_xscale("log")
     ax.set_xlabel("tokens")
     ax.set_ylabel("cross-entropy (nats)")
     ax.legend()
@@ -47,7 +68,8 @@ def curve(metrics: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def card(cfg, summary: dict, recipe: dict, heldout_tokens: int, heldout_ppl: float) -> str:
+def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_ppl: float) -> str:
+    summary, recipe = teacher.summary, teacher.recipe
     shape = (f"{param_count(cfg) / 1e6:.2f}M ({cfg.n_layer} layers, width {cfg.n_embd}, {cfg.layers[0].n_head} heads, "
              f"MLP {cfg.layers[0].mlp}, context {cfg.max_positions})")
     rows = [
@@ -64,6 +86,12 @@ def card(cfg, summary: dict, recipe: dict, heldout_tokens: int, heldout_ppl: flo
         (f"perplexity on *Persuasion* (first {heldout_tokens:,} tokens, window {HELDOUT[2]})",
          f"{heldout_ppl:.2f}, shipped bf16 weights (`evaluation.json`)"),
     ]
+    if quarter is not None:
+        q, qcfg = quarter.summary, load_model(quarter.folder / "final").config
+        rows.append((f"quarter-size model ({param_count(qcfg) / 1e6:.2f}M: {qcfg.n_layer} layers, width {qcfg.n_embd}) "
+                     f"trained from scratch for {q['seconds'] / 60:.1f} min ({q['tokens']:,} tokens)",
+                     f"validation loss {q['val_loss']:.4f} (perplexity {q['val_ppl']:.2f}) on the same held-out "
+                     "tokens"))
     settings = {k: recipe[k] for k in ("tokens", "seq_len", "batch_size", "lr", "schedule", "warmup_fraction",
                                        "min_lr_ratio", "seed")}
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
@@ -77,19 +105,23 @@ embedded default teacher (`--teacher scale-teacher`). Loads with plain transform
 |---|---|
 {table}
 
-Recipe: `recipes/scale-teacher/` (architecture.json, train.yaml, run.sh); `bash recipes/scale-teacher/run.sh`
-reproduces it from a fresh clone. Training settings: `{json.dumps(settings)}`.
+Recipe: `recipes/scale-teacher/` (architecture.json, train.yaml, run.sh; the quarter-size comparison:
+quarter-student.json, .yaml, .sh); `bash recipes/scale-teacher/run.sh` reproduces it from a fresh clone.
+Training settings: `{json.dumps(settings)}`.
 
 ![training curve](training_curve.png)
 """
 
 
-def main(run_dir: str, out_dir: str) -> None:
-    run = Path(run_dir)
-    summary = json.loads((run / "summary.json").read_text())
-    recipe = json.loads((run / "train_config.json").read_text())
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    model = load_model(run / "final")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--compare", type=Path, metavar="QUARTER_RUN_DIR")
+    args = parser.parse_args()
+    teacher, quarter = Run(args.run_dir), Run(args.compare) if args.compare else None
+    out_dir = args.out_dir
+    model = load_model(teacher.folder / "final")
     with atomic_dir(out_dir) as tmp:
         save_model(model, tmp / "model", dtype=torch.bfloat16)
         for f in (tmp / "model").iterdir():
@@ -100,10 +132,10 @@ def main(run_dir: str, out_dir: str) -> None:
         evaluation = {"text": f"austen/{HELDOUT[0]}", "tokens": result.tokens, "seq_len": HELDOUT[2],
                       "loss": result.loss, "perplexity": result.perplexity, "dtype": "bfloat16 weights, fp32 compute"}
         (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
-        curve(metrics, tmp / "training_curve.png")
-        (tmp / "README.md").write_text(card(shipped.config, summary, recipe, result.tokens, result.perplexity))
+        curve(teacher, quarter, tmp / "training_curve.png")
+        (tmp / "README.md").write_text(card(shipped.config, teacher, quarter, result.tokens, result.perplexity))
     print(f"shipped {out_dir}: perplexity {result.perplexity:.2f} on {evaluation['text']}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main()

@@ -280,6 +280,25 @@ def test_hf_dataset_without_datasets_package_is_a_usage_error(tmp_path, tok_dir,
     assert "`datasets` package is not installed" in capsys.readouterr().err
 
 
+def test_corpus_prefix_names_a_source_of_the_offline_corpus(tmp_path, tok_dir, capsys, monkeypatch):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "data"
+    assert run_cli("--tokenizer", tok_dir, "--input", "corpus:austen", "--out", out) == 2
+    assert "asset corpus/austen is not fetched" in capsys.readouterr().err and not out.exists()
+    assert run_cli("--tokenizer", tok_dir, "--input", "corpus:dickens", "--out", out) == 2
+    assert "unknown corpus source 'dickens'" in capsys.readouterr().err
+
+    folder = tmp_path / "cache" / "corpus" / "austen"
+    folder.mkdir(parents=True)
+    for k, name in enumerate(["emma.txt", "persuasion.txt", "sense.txt"]):
+        (folder / name).write_text(doc_text(k, 20))
+    (folder / "asset.json").write_text("{}")  # the marker of a finished asset
+    assert run_cli("--tokenizer", tok_dir, "--input", "corpus:austen", "--val-docs", "persuasion.txt",
+                   "--out", out) == 0
+    sources = {s["name"]: s["splits"]["validation"]["documents"] for s in load_manifest(out)["sources"]}
+    assert sources == {"emma.txt": 0, "persuasion.txt": 1, "sense.txt": 0}
+
+
 def test_out_folder_that_is_not_a_data_folder_is_left_alone(tmp_path, tok_dir, corpus, capsys):
     precious = tmp_path / "home"
     precious.mkdir()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped scale-model teacher from a fresh clone (about 2 hours on 2 CPU cores):
-# assets -> 4096-token BPE + shards (whole documents held out) -> random init -> train -> ship.
+# assets -> 4096-token BPE + shards (whole documents held out) -> random init -> train -> the quarter-size
+# comparison (a few minutes) -> ship (bf16 folder, held-out evaluation, card, curve).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 hs=.venv/bin/headstart
@@ -16,4 +17,6 @@ fi
 "$hs" init --config "$recipe/architecture.json" --tokenizer runs/scale-teacher/data/tokenizer \
   --out runs/scale-teacher/init --seed 0
 "$hs" train --config "$recipe/train.yaml" --resume
-.venv/bin/python scripts/ship_teacher.py runs/scale-teacher/train src/headstart/teachers/scale-teacher
+bash "$recipe/quarter-student.sh"
+.venv/bin/python scripts/ship_teacher.py runs/scale-teacher/train src/headstart/teachers/scale-teacher \
+  --compare runs/scale-teacher/quarter-train

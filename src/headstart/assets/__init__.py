@@ -6,7 +6,7 @@ Other modules find them through `require_asset(kind, name)` and `corpus_files(..
 
 from headstart.assets.cache import asset_dir, cache_dir, require_asset
 from headstart.assets.catalog import ASSETS, GROUPS, fetch_assets, selected
-from headstart.assets.corpus import CORE_SOURCES, SOURCES, corpus_files
+from headstart.assets.corpus import CORE_SOURCES, SOURCES, corpus_dir, corpus_files
 
 __all__ = [
     "ASSETS",
@@ -15,6 +15,7 @@ __all__ = [
     "SOURCES",
     "asset_dir",
     "cache_dir",
+    "corpus_dir",
     "corpus_files",
     "fetch_assets",
     "require_asset",

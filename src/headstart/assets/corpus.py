@@ -224,14 +224,18 @@ SOURCES = (
 CORE_SOURCES = tuple(s.name for s in SOURCES if not s.extra)
 
 
+def corpus_dir(name: str, cache: Path | None = None) -> Path:
+    """The fetched folder of one corpus source (one .txt file per document); a UsageError names the fix."""
+    known = [s.name for s in SOURCES]
+    if name not in known:
+        raise UsageError(f"unknown corpus source {name!r}", f"choose from {', '.join(known)}")
+    return require_asset("corpus", name, cache)
+
+
 def corpus_files(sources: list[str] | None = None, cache: Path | None = None) -> list[Path]:
     """The document files of the given corpus sources (default: the core four), sorted.
 
     Every source asked for must be fetched; a missing one is a UsageError naming the fix.
     """
     names = list(CORE_SOURCES) if sources is None else sources
-    known = [s.name for s in SOURCES]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise UsageError(f"unknown corpus source(s) {unknown}", f"choose from {known}")
-    return [path for name in names for path in sorted(require_asset("corpus", name, cache).glob("*.txt"))]
+    return [path for name in names for path in sorted(corpus_dir(name, cache).glob("*.txt"))]

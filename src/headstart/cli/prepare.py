@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="FILE",
-        help="files (.txt = one document; .jsonl line / .parquet row = one), folders of them, or hf:DATASET",
+        help="files (.txt = one document; .jsonl line / .parquet row = one), folders of them, hf:DATASET, or "
+        "corpus:NAME (a source of the offline corpus: shakespeare, kjv, austen, brown, fortunes, python_docs)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="data folder to write (replaced atomically)")
     parser.add_argument("--text-field", default="text", help="jsonl field / parquet column with the text")

@@ -20,6 +20,7 @@ from headstart.errors import UsageError
 
 SUFFIXES = (".txt", ".jsonl", ".parquet")
 HF_PREFIX = "hf:"
+CORPUS_PREFIX = "corpus:"  # corpus:austen = that source of the offline corpus (`headstart assets`)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ def resolve_sources(inputs: list[str | Path]) -> list[Source]:
         path = Path(item)
         if item.startswith(HF_PREFIX) and not path.exists():
             sources.append(_hf_source(item))
+        elif item.startswith(CORPUS_PREFIX) and not path.exists():
+            from headstart.assets import corpus_dir
+
+            sources.extend(_folder_sources(corpus_dir(item.removeprefix(CORPUS_PREFIX))))
         elif path.is_dir():
             sources.extend(_folder_sources(path))
         elif path.is_file():

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from headstart.atomic import atomic_dir, write_json_atomic
@@ -28,6 +27,7 @@ from headstart.data.tokenizer import (
     vocab_size,
 )
 from headstart.errors import UsageError
+from headstart.progress import progress_bar
 
 BATCH_CHARS = 1 << 22  # text per batch-encode call: big enough to keep every core busy
 
@@ -79,7 +79,7 @@ def _tokenize_into(
     with (
         open(folder / "train.bin", "wb") as train_fh,
         open(folder / "validation.bin", "wb") as val_fh,
-        tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", disable=None) as bar,
+        progress_bar(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing") as bar,
     ):
         writers = {"train": SplitWriter(train_fh, dtype, eos), "validation": SplitWriter(val_fh, dtype, eos)}
         for batch in _batches(docs):

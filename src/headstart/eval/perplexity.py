@@ -7,10 +7,10 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
-from tqdm import tqdm
 
 from headstart.model.decoder import Decoder
 from headstart.model.loss import chunked_cross_entropy
+from headstart.progress import progress_bar
 
 
 @dataclass
@@ -35,7 +35,7 @@ def evaluate_windows(model: Decoder, windows: torch.Tensor, batch_size: int = 8,
     total, count = 0.0, 0
     start = time.perf_counter()
     batches = range(0, windows.shape[0], batch_size)
-    for i in tqdm(batches, desc="eval", unit="batch", disable=not progress, leave=False):
+    for i in progress_bar(batches, desc="eval", unit="batch", active=progress, leave=False):
         batch = windows[i:i + batch_size].to(device)
         hidden = model.hidden_states(batch[:, :-1])
         total += chunked_cross_entropy(hidden, model.head_weight, batch[:, 1:]).item()

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from headstart.atomic import write_json_atomic
 from headstart.errors import UsageError
 from headstart.model.decoder import Decoder
+from headstart.progress import progress_bar
 from headstart.search.journal import Journal, spec_key
 from headstart.search.pareto import non_dominated
 from headstart.search.strategies import STRATEGIES, Candidate, Seeds, StrategySettings, first_k_anchor
@@ -101,8 +102,8 @@ class JournaledEvaluator:
             self.asked[key] = record
             out.append(Candidate(spec, record["loss"], record["cost"]))
             if self.progress is not None:
+                self.progress.set_postfix_str(f"best {_best_text(self.asked.values())}", refresh=False)
                 self.progress.update(1)
-                self.progress.set_postfix_str(f"best {_best_text(self.asked.values())}")
         return out
 
 
@@ -125,8 +126,7 @@ def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, 
     # every rank reads the journal (it is the replay), only rank 0 writes it; a larger --evals extends a search
     identity = {k: v for k, v in header.items() if k != "evals"}
     journal = Journal(out / "journal.jsonl", identity) if out is not None else None
-    bar = tqdm(total=cfg.evals, desc=f"search ({cfg.strategy})", unit="eval",
-               disable=not progress or rank != 0, dynamic_ncols=True)
+    bar = progress_bar(total=cfg.evals, desc=f"search ({cfg.strategy})", unit="eval", active=progress and rank == 0)
     evaluator = JournaledEvaluator(objective, teacher, space, journal, cfg, rank, world_size, bar)
     STRATEGIES[cfg.strategy](space, budget, evaluator, cfg.settings, random.Random(cfg.seed), seeds)
     bar.close()

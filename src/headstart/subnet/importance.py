@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from headstart.model.checkpoint import build_model
 from headstart.model.decoder import Decoder, DecoderConfig
+from headstart.progress import progress_bar
 from headstart.subnet.activate import gather_state
 from headstart.subnet.spec import LayerSpec, SubnetSpec
 
@@ -99,8 +99,8 @@ def activation_importance(teacher: Decoder, windows: torch.Tensor, batch_size: i
     teacher.eval()
     tokens = 0
     try:
-        for start in tqdm(range(0, windows.shape[0], batch_size), desc="importance", unit="batch",
-                          disable=not progress, leave=False):
+        for start in progress_bar(range(0, windows.shape[0], batch_size), desc="importance", unit="batch",
+                                  active=progress, leave=False):
             batch = windows[start:start + batch_size, :-1].to(device)
             teacher.hidden_states(batch)
             tokens += batch.numel()

@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from headstart.atomic import write_json_atomic
 from headstart.errors import UsageError
 from headstart.eval import EvalResult, evaluate_windows
 from headstart.model import DecoderConfig, build_model, save_model
+from headstart.progress import progress_bar
 from headstart.subnet.counts import flops_per_token
 from headstart.train.checkpoint import (
     full_model_state,
@@ -217,8 +217,8 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
     if ranks.is_main:
         write_json_atomic(out / CONFIG_FILE, cfg.to_dict())
     metrics = MetricsLog(out, ranks.is_main, done if done else None)
-    bar = tqdm(total=run.total_steps * run.tokens_per_step, initial=done * run.tokens_per_step, unit="tok",
-               unit_scale=True, desc="train", disable=True if not ranks.is_main else None, dynamic_ncols=True)
+    bar = progress_bar(total=run.total_steps * run.tokens_per_step, initial=done * run.tokens_per_step, unit="tok",
+                       unit_scale=True, desc="train", active=ranks.is_main)
     start_time = time.perf_counter()
     validation = None
     for index in range(done, run.total_steps):
@@ -236,8 +236,8 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
         if step % cfg.checkpoint_every == 0 or step == run.total_steps:
             save_checkpoint(out, step, run.student, run.optimizer, run.scheduler, run.ledger, identity, ranks,
                             cfg.keep_checkpoints)
-        bar.update(run.tokens_per_step)
         bar.set_postfix(loss=f"{stats.loss:.3f}", refresh=False)
+        bar.update(run.tokens_per_step)
     bar.close()
     metrics.close()
     seconds = time.perf_counter() - start_time
