@@ -20,6 +20,7 @@ from conftest import word_tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from headstart.data.prepare import prepare_data
+from headstart.pipeline import section_argv
 
 N_WORDS = 40
 VOCAB = N_WORDS + 2  # eos, [UNK], w0..w{N-1}
@@ -88,11 +89,7 @@ def make_world(root: Path) -> dict:
 
 def train_argv(**fields) -> list[str]:
     """`headstart train` arguments from field=value pairs (True: a bare flag)."""
-    argv = ["train"]
-    for name, value in fields.items():
-        flag = f"--{name.replace('_', '-')}"
-        argv += [flag] if value is True else [flag, str(value)]
-    return argv
+    return ["train", *section_argv(fields)]
 
 
 def subprocess_env() -> dict[str, str]:

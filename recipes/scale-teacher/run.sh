@@ -6,11 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 hs=.venv/bin/headstart
 recipe=recipes/scale-teacher
-corpus=$(.venv/bin/python -c 'from headstart.assets import cache_dir; print(cache_dir() / "corpus")')
 "$hs" assets --extras
 if [ ! -f runs/scale-teacher/data/manifest.json ]; then
   "$hs" prepare --train-tokenizer 4096 \
-    --input "$corpus/shakespeare" "$corpus/kjv" "$corpus/austen" "$corpus/brown" "$corpus/fortunes" "$corpus/python_docs" \
+    --input corpus:shakespeare corpus:kjv corpus:austen corpus:brown corpus:fortunes corpus:python_docs \
     --val-docs 'persuasion.txt' 'hamlet.txt' 'tempest.txt' 'twelfth_night.txt' 'cr*.txt' \
     --out runs/scale-teacher/data
 fi

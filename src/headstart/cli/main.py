@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "space": "size of a sub-network search space, and samples with their parameter counts",
     "search": "search a teacher for the best sub-network under a parameter budget (evolution, random, Pareto)",
     "train": "pretrain a student on token shards, with cross-entropy or distillation from a teacher",
+    "run": "the whole pipeline from one recipe: prepare, search, extract, train with distillation, eval",
 }
 
 

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation pick")
 
 
-def _command_line(args: argparse.Namespace) -> str:
+def command_line(args: argparse.Namespace) -> str:
     """The command as the user could re-run it, for the manifest's created_by."""
     words = ["headstart", "prepare"]
     if args.tokenizer is not None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         val_fraction=args.val_fraction,
         val_docs=args.val_docs,
         seed=args.seed,
-        created_by=_command_line(args),
+        created_by=command_line(args),
     )
     splits = manifest["splits"]
     print(

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from headstart.train.config import TrainConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,14 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                 help=help_text)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    from headstart.train import load_recipe, make_config, train
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The checked training config: defaults, then --config's recipe, then the flags given."""
+    from headstart.train import load_recipe, make_config
     from headstart.train.config import field_types
 
     recipe = load_recipe(args.config) if args.config else {}
     flags = {name: getattr(args, name) for name in field_types() if hasattr(args, name)}
-    cfg = make_config(recipe, flags)
-    summary = train(cfg, resume=args.resume)
+    return make_config(recipe, flags)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from headstart.train import train
+
+    summary = train(config_from_args(args), resume=args.resume)
     if os.environ.get("RANK", "0") == "0":
         print(f"trained {summary['tokens']:,} tokens in {summary['steps']} steps: validation loss "
               f"{summary['val_loss']:.4f} (perplexity {summary['val_ppl']:.2f}); model in {summary['final']}")

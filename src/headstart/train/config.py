@@ -162,11 +162,11 @@ def parse_value(name: str, value: Any) -> Any:
                          f"give {name} a {kind.__name__} value") from None
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """The fields of a YAML or JSON recipe; unknown keys are a UsageError (a typo must not pass silently)."""
+def read_mapping(path: str | Path, what: str = "a YAML or JSON file of TrainConfig fields") -> dict[str, Any]:
+    """The top-level mapping of a YAML (.yaml/.yml) or JSON file; anything else is a UsageError."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"recipe {path} does not exist", "give a YAML or JSON file of TrainConfig fields")
+        raise UsageError(f"recipe {path} does not exist", f"give {what}")
     text = path.read_text()
     try:
         if path.suffix in (".yaml", ".yml"):
@@ -179,6 +179,12 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"recipe {path} cannot be parsed ({type(err).__name__})", "fix its syntax") from None
     if not isinstance(raw, dict):
         raise UsageError(f"recipe {path} is not a mapping of fields", "write `field: value` lines")
+    return raw
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """The fields of a YAML or JSON recipe; unknown keys are a UsageError (a typo must not pass silently)."""
+    raw = read_mapping(path)
     unknown = sorted(set(raw) - set(field_types()))
     if unknown:
         raise UsageError(f"recipe {path} has unknown fields {', '.join(unknown)}",

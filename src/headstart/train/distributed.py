@@ -32,6 +32,7 @@ class Ranks:
     rank: int
     world_size: int
     device: torch.device
+    owns_group: bool = False  # this init created the process group, so its close ends it
 
     @property
     def is_main(self) -> bool:
@@ -49,14 +50,16 @@ def init_ranks() -> Ranks:
     device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():
+    owns_group = world_size > 1 and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if dist.is_initialized() else 0
-    return Ranks(rank, world_size, device)
+    return Ranks(rank, world_size, device, owns_group)
 
 
 def close_ranks(ranks: Ranks) -> None:
-    if ranks.is_distributed and dist.is_initialized():
+    """End the process group if `ranks` began it (a step inside `headstart run` leaves the run's alone)."""
+    if ranks.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -1,0 +1,214 @@
+"""`headstart run`: the whole pipeline from one recipe file, every step resumable.
+
+A recipe names the teacher, an output folder and one section per step. A section's keys are the
+flags of that step's own command (`seq_len: 256` is `--seq-len 256`, a list gives several values,
+`true` a switch), so a recipe can say whatever the commands take and the commands check it. The
+pipeline fills in the flags that join the steps; a recipe that sets one of them is refused.
+
+    step        writes (below `out`)   on a second run
+    prepare     data/                  skipped if data/ was prepared by the same command
+                                       (or name an existing folder with a top-level `data:`)
+    importance  importance/            optional (only with its section); its scores seed the search
+    search      search/                resumed from its journal
+    extract     student/               rewritten (cheap, deterministic)
+    train       train/                 resumed from its last checkpoint
+    eval        eval.json              teacher and student on the same held-out tokens
+
+Under torchrun, search and train use every rank; the other steps run on rank 0 while the rest wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+
+from headstart.atomic import write_json_atomic
+from headstart.errors import UsageError
+from headstart.train.config import read_mapping
+from headstart.train.distributed import Ranks, close_ranks, init_ranks
+
+STEPS = ("prepare", "importance", "search", "extract", "train", "eval")
+DISTRIBUTED_STEPS = ("search", "train")
+# the flags of each step that the pipeline sets, joining it to the steps before it
+JOINING_FLAGS = {
+    "prepare": ("out",),
+    "importance": ("teacher", "data", "out"),
+    "search": ("teacher", "data", "out", "importance"),
+    "extract": ("teacher", "spec", "out"),
+    "train": ("student", "data", "out", "teacher", "resume", "config"),
+    "eval": ("model", "data"),
+}
+RECIPE_HELP = "a YAML or JSON file: out, teacher, and a section per step (see `headstart run --help`)"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    out: Path
+    teacher: str
+    data: Path | None  # a prepared folder to use instead of the prepare step
+    sections: dict[str, dict[str, Any]]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.data if self.data is not None else self.out / "data"
+
+
+def load_pipeline_recipe(path: str | Path, out: str | Path | None = None) -> Recipe:
+    """Read and check a pipeline recipe; `out` overrides the recipe's."""
+    raw = read_mapping(path, RECIPE_HELP)
+    unknown = sorted(set(raw) - {"out", "teacher", "data", *STEPS})
+    if unknown:
+        raise UsageError(f"recipe {path} has unknown keys {', '.join(unknown)}",
+                         f"use out, teacher, data and the step sections {', '.join(STEPS)}")
+    for key in ("out", "teacher"):
+        if not raw.get(key) and not (key == "out" and out):
+            raise UsageError(f"recipe {path} names no {key}", f"add `{key}: ...` to it")
+    sections = {}
+    for step in STEPS:
+        section = raw.get(step) or {}
+        if not isinstance(section, dict):
+            raise UsageError(f"recipe {path}: section {step} is not a mapping", "write `flag: value` lines under it")
+        taken = sorted(k for k in section if k.replace("-", "_") in JOINING_FLAGS[step])
+        if taken:
+            raise UsageError(f"recipe {path}: {step}.{taken[0]} is set by the pipeline",
+                             f"remove it; the pipeline joins {step} to the steps before it")
+        sections[step] = section
+    if raw.get("data") and raw.get("prepare"):
+        raise UsageError(f"recipe {path} has both `data:` and a prepare section", "keep one of them")
+    if not raw.get("data") and not sections["prepare"].get("input"):
+        raise UsageError(f"recipe {path} has no data", "add `data: PREPARED_FOLDER` or prepare.input")
+    if "budget" not in sections["search"]:
+        raise UsageError(f"recipe {path} gives the search no budget", "add `budget: 25%` (or 50M) under search")
+    if "tokens" not in sections["train"]:
+        raise UsageError(f"recipe {path} gives training no token budget", "add `tokens: 10M` under train")
+    return Recipe(Path(out or raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
+                  sections)
+
+
+def section_argv(section: dict[str, Any]) -> list[str]:
+    """`{"seq_len": 256, "val_docs": ["a", "b"], "compile": true}` -> `--seq-len 256 --val-docs a b --compile`."""
+    argv: list[str] = []
+    for key, value in section.items():
+        flag = "--" + str(key).replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            argv += [flag] if value else ["--no-" + flag[2:]]
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+class _StepParser(argparse.ArgumentParser):
+    """A command's parser whose errors name the recipe section instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"recipe section {self.prog}: {message}", f"use the flags of `headstart {self.prog}` "
+                         "as keys (underscores for dashes)")
+
+
+def parse_step(step: str, argv: list[str]) -> tuple[argparse.Namespace, Any]:
+    """The step command's arguments, parsed by its own parser, and its module."""
+    module = importlib.import_module(f"headstart.cli.{step}")
+    parser = _StepParser(prog=step, add_help=False)
+    module.add_arguments(parser)
+    return parser.parse_args(argv), module
+
+
+def plan(recipe: Recipe) -> list[tuple[str, list[str]]]:
+    """(step, argv) in order; eval is two calls of `headstart eval`, teacher then student."""
+    out, teacher, data = recipe.out, recipe.teacher, str(recipe.data_dir)
+    s = {step: section_argv(section) for step, section in recipe.sections.items()}
+    steps: list[tuple[str, list[str]]] = []
+    if recipe.data is None:
+        tokenizer = [] if {"tokenizer", "train_tokenizer"} & set(recipe.sections["prepare"]) else [
+            "--tokenizer", teacher]
+        steps.append(("prepare", [*tokenizer, *s["prepare"], "--out", data]))
+    importance: list[str] = []
+    if recipe.sections["importance"]:
+        steps.append(("importance", ["--teacher", teacher, "--data", data, "--out", str(out / "importance"),
+                                     *s["importance"]]))
+        importance = ["--importance", str(out / "importance" / "importance.json")]
+    steps.append(("search", ["--teacher", teacher, "--data", data, "--out", str(out / "search"), *importance,
+                             *s["search"]]))
+    steps.append(("extract", ["--teacher", teacher, "--spec", str(out / "search" / "best.json"),
+                              "--out", str(out / "student"), *s["extract"]]))
+    kd_teacher = ["--teacher", teacher] if recipe.sections["train"].get("kd") else []
+    steps.append(("train", ["--student", str(out / "student"), "--data", data, "--out", str(out / "train"),
+                            "--resume", *kd_teacher, *s["train"]]))
+    for model in (teacher, str(out / "train" / "final")):
+        steps.append(("eval", ["--model", model, "--data", data, *s["eval"]]))
+    return steps
+
+
+def _already_prepared(args: argparse.Namespace, module: Any) -> bool:
+    manifest = Path(args.out) / "manifest.json"
+    try:
+        return json.loads(manifest.read_text()).get("created_by") == module.command_line(args)
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def _say(ranks: Ranks, message: str) -> None:
+    if ranks.is_main:
+        print(f"headstart run: {message}", flush=True)
+
+
+def run_pipeline(recipe: Recipe) -> dict[str, Any]:
+    """Run every step in order; returns each step's summary and the final comparison."""
+    parsed = [(step, *parse_step(step, argv)) for step, argv in plan(recipe)]  # every section checked up front
+    for step, args, module in parsed:
+        if step == "train":
+            module.config_from_args(args)  # values too, before hours of the steps before it
+    ranks = init_ranks()
+    summaries: dict[str, Any] = {}
+    try:
+        for step, args, module in parsed:
+            if step == "prepare" and _already_prepared(args, module):
+                _say(ranks, f"prepare: {args.out} holds this preparation already; skipped")
+                continue
+            _say(ranks, f"{step} ...")
+            if step in DISTRIBUTED_STEPS or ranks.is_main:
+                summary = module.run(args)
+                if step == "eval":
+                    summaries.setdefault("eval", []).append(summary)
+                else:
+                    summaries[step] = summary
+            if ranks.is_distributed and step not in DISTRIBUTED_STEPS:
+                dist.barrier()
+    finally:
+        close_ranks(ranks)
+    if not ranks.is_main:
+        return {}
+    return _report(recipe, summaries)
+
+
+def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
+    teacher_eval, student_eval = summaries["eval"]
+    best = summaries["search"]["best"]
+    result = {
+        "out": str(recipe.out),
+        "teacher": {"model": recipe.teacher, "params": summaries["extract"]["teacher_params"],
+                    "perplexity": teacher_eval["perplexity"]},
+        "subnetwork": {"params": best["params"], "perplexity_untrained": best.get("perplexity")},
+        "student": {"model": student_eval["model"], "tokens": summaries["train"]["tokens"],
+                    "perplexity": student_eval["perplexity"]},
+        "tokens_scored": student_eval["tokens"],
+        "steps": summaries,
+    }
+    write_json_atomic(recipe.out / "eval.json", result)
+    untrained = result["subnetwork"]["perplexity_untrained"]
+    print(f"headstart run: teacher {recipe.teacher} ({result['teacher']['params'] / 1e6:.2f}M) perplexity "
+          f"{result['teacher']['perplexity']:.2f}; best sub-network ({best['params'] / 1e6:.2f}M) "
+          + (f"untrained {untrained:.2f}, " if untrained is not None else "")
+          + f"after {result['student']['tokens']:,} tokens {result['student']['perplexity']:.2f} "
+          f"(on {result['tokens_scored']:,} held-out tokens); written {recipe.out / 'eval.json'}")
+    return result

@@ -1,0 +1,106 @@
+"""`headstart run`: the whole pipeline from one recipe, resumable, on one process or two torchrun ranks."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from train_support import make_data, make_model, one_thread, run_cli  # noqa: F401 (one_thread: autouse)
+
+from headstart.cli.main import main
+from headstart.pipeline import section_argv
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("pipeline")
+    make_data(root)  # root/corpus.jsonl and root/tokenizer
+    return {"root": root, "teacher": make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)}
+
+
+def recipe(world: dict, name: str, **changes) -> Path:
+    raw = {
+        "out": str(world["root"] / name),
+        "teacher": str(world["teacher"]),
+        "prepare": {"input": [str(world["root"] / "corpus.jsonl")], "val_fraction": 0.1},
+        "search": {"space": "fine-layerwise", "budget": "50%", "evals": 4, "tokens": 256, "seq_len": 16},
+        "train": {"kd": "forward_kl", "tokens": 1024, "seq_len": 16, "batch_size": 4, "micro_batch_size": 4,
+                  "eval_every": 4, "eval_tokens": 256},
+        "eval": {"tokens": 256, "seq_len": 16},
+    }
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            raw[section] = {**raw.get(section, {}), field: value}
+        elif value is None:
+            raw.pop(section, None)
+        else:
+            raw[section] = value
+    path = world["root"] / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_json(capsys, config: Path) -> tuple[dict, str]:
+    assert main(["run", "--config", str(config), "--json"]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out.strip().splitlines()[-1]), out
+
+
+def test_section_keys_become_the_commands_flags():
+    argv = section_argv({"seq_len": 256, "val_docs": ["a.txt", "b*.txt"], "compile": True, "random_init": False,
+                         "kd": None})
+    assert argv == ["--seq-len", "256", "--val-docs", "a.txt", "b*.txt", "--compile", "--no-random-init"]
+
+
+def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys):
+    config = recipe(world, "full", importance={"tokens": 512, "seq_len": 16})
+    result, _ = run_json(capsys, config)
+    out = world["root"] / "full"
+    for artifact in ("data/manifest.json", "importance/importance.json", "search/best.json", "student/config.json",
+                     "train/final/config.json", "eval.json"):
+        assert (out / artifact).is_file(), artifact
+    assert json.loads((out / "eval.json").read_text())["student"] == result["student"]
+    assert result["student"]["tokens"] == 1024 and result["tokens_scored"] == 256
+    assert math.isfinite(result["teacher"]["perplexity"]) and math.isfinite(result["student"]["perplexity"])
+    assert result["subnetwork"]["params"] <= result["teacher"]["params"] / 2
+    assert result["steps"]["search"]["evaluations"] == 4
+
+    again, printed = run_json(capsys, config)
+    assert "prepare: " in printed and "skipped" in printed
+    assert again["steps"]["search"]["replayed"] == 4
+    assert again["steps"]["train"]["resumed_at"] == again["steps"]["train"]["steps"]
+    assert again["student"]["perplexity"] == pytest.approx(result["student"]["perplexity"])
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"shuffle": {}}, "unknown keys shuffle"),
+    ({"search__out": "elsewhere"}, "search.out is set by the pipeline"),
+    ({"search__wings": 2}, "recipe section search: unrecognized arguments: --wings 2"),
+    ({"train__lr": "fast"}, "lr='fast' is not a valid float"),
+    ({"search__strategy": "annealing"}, "argument --strategy: invalid choice: 'annealing'"),
+    ({"search": {"evals": 2}}, "gives the search no budget"),
+    ({"teacher": None}, "names no teacher"),
+    ({"prepare": None}, "has no data"),
+])  # fmt: skip
+def test_a_bad_recipe_is_one_line_and_writes_nothing(world, capsys, changes, expected):
+    config = recipe(world, "bad", **changes)
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and expected in err, err
+    assert not (world["root"] / "bad").exists()
+
+
+def test_under_torchrun_two_ranks_give_the_same_pipeline(world, capsys):
+    single, _ = run_json(capsys, recipe(world, "one-rank", search__evals=2))
+    done = run_cli(["run", "--config", str(recipe(world, "two-ranks", search__evals=2)), "--json"], ranks=2,
+                   timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1  # one summary, rank 0's
+    double = json.loads(lines[0])
+    assert double["subnetwork"] == single["subnetwork"]
+    assert double["student"]["perplexity"] == pytest.approx(single["student"]["perplexity"], rel=1e-4)
