@@ -16,17 +16,14 @@ import argparse
 import json
 from pathlib import Path
 
-import matplotlib
 import torch
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 from headstart.assets import corpus_files
 from headstart.atomic import atomic_dir
 from headstart.eval.text import evaluate_text
 from headstart.model import load_model, save_model
 from headstart.subnet import param_count
+from headstart.train.plots import plot_training
 
 HELDOUT = ("persuasion.txt", 32768, 256)  # file, tokens, window
 
@@ -42,30 +39,6 @@ class Run:
         self.folder = folder
         self.summary = json.loads((folder / "summary.json").read_text())
         self.recipe = json.loads((folder / "train_config.json").read_text())
-        self.metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-
-    def curves(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """(tokens, training loss) and (tokens, validation loss) points."""
-        train = [(r["tokens"], r["loss"]) for r in self.metrics if "loss" in r]
-        tokens_at = {r["step"]: r["tokens"] for r in self.metrics if "loss" in r}
-        val = [(tokens_at[r["step"]], r["val_loss"]) for r in self.metrics if "val_loss" in r]
-        return train, val
-
-
-def curve(teacher: Run, quarter: Run | None, path: Path) -> None:
-    train, val = teacher.curves()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(*zip(*train, strict=True), lw=0.8, alpha=0.7, label="training loss")
-    ax.plot(*zip(*val, strict=True), "o-", label="validation loss (held-out documents)")
-    if quarter is not None:
-        ax.plot(*zip(*quarter.curves()[1], strict=True), "s-", ms=3, label="quarter-size model, validation loss")
-    ax.set_xscale("log")
-    ax.set_xlabel("tokens")
-    ax.set_ylabel("cross-entropy (nats)")
-    ax.legend()
-    ax.set_title("scale-model teacher")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_ppl: float) -> str:
@@ -132,7 +105,8 @@ def main() -> None:
         evaluation = {"text": f"austen/{HELDOUT[0]}", "tokens": result.tokens, "seq_len": HELDOUT[2],
                       "loss": result.loss, "perplexity": result.perplexity, "dtype": "bfloat16 weights, fp32 compute"}
         (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
-        curve(teacher, quarter, tmp / "training_curve.png")
+        runs = {"teacher": teacher.folder} | ({"quarter-size model": quarter.folder} if quarter else {})
+        plot_training(runs, tmp / "training_curve.png", title="scale-model teacher (validation: held-out documents)")
         (tmp / "README.md").write_text(card(shipped.config, teacher, quarter, result.tokens, result.perplexity))
     print(f"shipped {out_dir}: perplexity {result.perplexity:.2f} on {evaluation['text']}")
 

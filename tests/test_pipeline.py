@@ -61,13 +61,15 @@ def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys)
     result, _ = run_json(capsys, config)
     out = world["root"] / "full"
     for artifact in ("data/manifest.json", "importance/importance.json", "search/best.json", "student/config.json",
-                     "train/final/config.json", "eval.json"):
+                     "train/final/config.json", "eval.json", "report.md", "training_curve.png"):
         assert (out / artifact).is_file(), artifact
     assert json.loads((out / "eval.json").read_text())["student"] == result["student"]
     assert result["student"]["tokens"] == 1024 and result["tokens_scored"] == 256
     assert math.isfinite(result["teacher"]["perplexity"]) and math.isfinite(result["student"]["perplexity"])
     assert result["subnetwork"]["params"] <= result["teacher"]["params"] / 2
     assert result["steps"]["search"]["evaluations"] == 4
+    report = (out / "report.md").read_text()
+    assert f"{result['student']['perplexity']:.2f}" in report and f"{result['teacher']['perplexity']:.2f}" in report
 
     again, printed = run_json(capsys, config)
     assert "prepare: " in printed and "skipped" in printed

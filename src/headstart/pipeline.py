@@ -12,7 +12,8 @@ pipeline fills in the flags that join the steps; a recipe that sets one of them 
     search      search/                resumed from its journal
     extract     student/               rewritten (cheap, deterministic)
     train       train/                 resumed from its last checkpoint
-    eval        eval.json              teacher and student on the same held-out tokens
+    eval        eval.json, report.md,  teacher and student on the same held-out tokens, the
+                training_curve.png     student's curve against the teacher's level
 
 Under torchrun, search and train use every rank; the other steps run on rank 0 while the rest wait.
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 import torch.distributed as dist
 
-from headstart.atomic import write_json_atomic
+from headstart.atomic import write_json_atomic, write_text_atomic
 from headstart.errors import UsageError
 from headstart.train.config import read_mapping
 from headstart.train.distributed import Ranks, close_ranks, init_ranks
@@ -205,6 +206,7 @@ def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
         "steps": summaries,
     }
     write_json_atomic(recipe.out / "eval.json", result)
+    write_report(recipe, result)
     untrained = result["subnetwork"]["perplexity_untrained"]
     print(f"headstart run: teacher {recipe.teacher} ({result['teacher']['params'] / 1e6:.2f}M) perplexity "
           f"{result['teacher']['perplexity']:.2f}; best sub-network ({best['params'] / 1e6:.2f}M) "
@@ -212,3 +214,34 @@ def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
           + f"after {result['student']['tokens']:,} tokens {result['student']['perplexity']:.2f} "
           f"(on {result['tokens_scored']:,} held-out tokens); written {recipe.out / 'eval.json'}")
     return result
+
+
+def write_report(recipe: Recipe, result: dict[str, Any]) -> None:
+    """report.md and training_curve.png below `out`: the run at a glance, with its figures."""
+    from headstart.train.plots import plot_training  # lazy: matplotlib
+
+    out, steps = recipe.out, result["steps"]
+    teacher_loss = steps["eval"][0]["loss"]
+    plot_training({"student": out / "train"}, out / "training_curve.png",
+                  {f"teacher ({recipe.teacher}), validation": teacher_loss}, title=f"headstart run: {out}")
+    t, sub, st = result["teacher"], result["subnetwork"], result["student"]
+    untrained = f"{sub['perplexity_untrained']:.2f}" if sub["perplexity_untrained"] is not None else "(proxy search)"
+    search = steps["search"]
+    text = f"""# headstart run: {out}
+
+| model | parameters | perplexity |
+|---|---|---|
+| teacher `{recipe.teacher}` | {t['params'] / 1e6:.2f}M | {t['perplexity']:.2f} |
+| best sub-network, untrained | {sub['params'] / 1e6:.2f}M | {untrained} |
+| student after {st['tokens']:,} tokens of training | {sub['params'] / 1e6:.2f}M | {st['perplexity']:.2f} |
+
+Perplexity on {result['tokens_scored']:,} held-out tokens of `{recipe.data_dir}`. The search evaluated
+{search['evaluations']} candidates ({search['replayed']} replayed from its journal).
+
+![training curve](training_curve.png)
+
+Search: ![progress](search/progress.png) ![Pareto front](search/pareto.png)
+
+Student: `{st['model']}` (a Hugging Face folder). Every number here is in `eval.json`.
+"""
+    write_text_atomic(out / "report.md", text)

@@ -6,12 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-from headstart.atomic import atomic_path
+from headstart.figures import plt, save_figure
 
 _COST_LABELS = {"params": "parameters", "flops": "forward FLOPs per token", "latency": "latency (s)"}
 
@@ -21,12 +16,6 @@ def _metric(record: dict[str, Any]) -> tuple[float, str]:
     if ppl is not None and not math.isnan(ppl):
         return ppl, "validation perplexity (untrained)"
     return record["loss"], "objective (lower is better)"
-
-
-def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def plot_pareto(records: list[dict[str, Any]], front: list[dict[str, Any]], cost: str, path: Path) -> None:
@@ -40,7 +29,7 @@ def plot_pareto(records: list[dict[str, Any]], front: list[dict[str, Any]], cost
         ax.set_yscale("log")
     ax.legend()
     ax.set_title("sub-networks: quality against cost")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_progress(records: list[dict[str, Any]], path: Path) -> None:
@@ -53,4 +42,4 @@ def plot_progress(records: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("evaluations")
     ax.set_ylabel("best " + _metric(records[0])[1])
     ax.set_title("search progress")
-    _save(fig, path)
+    save_figure(fig, path)
