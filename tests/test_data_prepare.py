@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import word_tokenizer
 
+import headstart.data.prepare as prepare_module
 from headstart.cli.main import main
 from headstart.data import check_tokenizer_matches, load_manifest, load_tokenizer, open_split, tokenizer_fingerprint
 from headstart.data.prepare import prepare_data
@@ -152,7 +153,52 @@ def test_a_crash_while_writing_leaves_no_output(tmp_path, tok_dir, corpus, monke
     monkeypatch.setattr(SplitWriter, "write_document", crash)
     with pytest.raises(RuntimeError):
         prepare_data([str(corpus["c"])], tmp_path / "data", tokenizer=str(tok_dir))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "tok"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".data.partial", "corpus", "tok"]  # no data/
+
+
+@pytest.mark.parametrize("bpe", [False, True])
+def test_a_run_killed_part_way_is_resumed_to_the_same_bytes(tmp_path, tok_dir, corpus, monkeypatch, bpe):
+    inputs = [str(p) for p in corpus.values()]
+    settings = {"train_vocab_size": 300} if bpe else {"tokenizer": str(tok_dir)}
+    prepare_data(inputs, tmp_path / "whole", **settings)
+    monkeypatch.setattr(prepare_module, "BATCH_CHARS", 200)  # many batches, a checkpoint after each
+    real, calls = SplitWriter.write_document, []
+
+    def crash_on_the_40th(self, ids):
+        calls.append(1)
+        if len(calls) == 40:
+            raise KeyboardInterrupt  # killed mid-batch: the files hold more than the last checkpoint
+        return real(self, ids)
+
+    monkeypatch.setattr(SplitWriter, "write_document", crash_on_the_40th)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_data(inputs, tmp_path / "data", **settings)
+    progress = json.loads((tmp_path / ".data.partial" / "progress.json").read_text())
+    assert 0 < progress["documents"] < 39
+
+    trained = []
+    monkeypatch.setattr(prepare_module, "train_bpe", lambda *a, **k: trained.append(1))
+    prepare_data(inputs, tmp_path / "data", **settings)
+    assert not trained  # the tokenizer the killed run trained is kept
+    assert not (tmp_path / ".data.partial").exists()
+    for name in ("train.bin", "validation.bin"):
+        assert (tmp_path / "data" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert load_manifest(tmp_path / "data")["sources"] == load_manifest(tmp_path / "whole")["sources"]
+
+
+def test_work_left_by_a_different_run_is_thrown_away(tmp_path, corpus, monkeypatch):
+    def crash(self, ids):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SplitWriter, "write_document", crash)
+        with pytest.raises(KeyboardInterrupt):  # killed after training its tokenizer
+            prepare_data([str(corpus["c"])], tmp_path / "data", train_vocab_size=300)
+    real, trained = prepare_module.train_bpe, []
+    monkeypatch.setattr(prepare_module, "train_bpe", lambda *a, **k: trained.append(1) or real(*a, **k))
+    prepare_data([str(corpus["c"]), str(corpus["b"])], tmp_path / "data", train_vocab_size=300)
+    assert trained == [1]  # other inputs: the killed run's tokenizer is not theirs
+    assert [s["name"] for s in load_manifest(tmp_path / "data")["sources"]] == ["c.jsonl", "b.txt"]
 
 
 def test_folder_input_reads_every_supported_file_once(tmp_path, tok_dir, corpus):

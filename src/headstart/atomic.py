@@ -52,16 +52,46 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
     try:
         yield tmp
-        if path.exists():
-            if not overwrite:
-                raise FileExistsError(path)
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        _move_into_place(tmp, path, overwrite)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, path: Path, overwrite: bool = True) -> None:
+    """Rename the finished folder `tmp` to `path`, replacing an old one only once the new one is whole."""
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(path)
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def resumable_dir(path: str | os.PathLike, identity: dict[str, Any]) -> Iterator[Path]:
+    """Like `atomic_dir`, but the work folder `.NAME.partial` outlives a crash.
+
+    Run again with the same `identity` (what the work depends on), the block finds there what
+    it had finished; with another identity the old work is thrown away. Readers of `path` still
+    see the old folder or the whole new one.
+    """
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    key = partial / "identity.json"
+    stamp = json.loads(json.dumps(identity))  # as it reads back from disk
+    try:
+        same = json.loads(key.read_text()) == stamp
+    except (OSError, json.JSONDecodeError):
+        same = False
+    if not same:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        write_json_atomic(key, stamp)
+    yield partial
+    key.unlink()
+    _move_into_place(partial, path)

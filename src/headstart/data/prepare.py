@@ -1,11 +1,18 @@
 """The prepare step: inputs -> whole-document split -> (trained) tokenizer -> token shards + manifest.
 
 Passes over the inputs are streamed, so memory holds one batch of text plus one byte count per
-document. Everything is written into a temporary folder that becomes `out` only at the end.
+document. Everything is written into a work folder (`.OUT.partial`) that becomes `out` only at
+the end; a run killed part-way leaves it behind, and the same command run again keeps its
+trained tokenizer and the shards written so far, and goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import itertools
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +20,7 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from headstart.atomic import atomic_dir, write_json_atomic
+from headstart.atomic import resumable_dir, write_json_atomic
 from headstart.data.documents import Source, read_documents, resolve_sources
 from headstart.data.shards import FORMAT, MANIFEST, SPLITS, SplitWriter, token_dtype
 from headstart.data.split import choose_validation, matching_sources, resolve_val_fraction
@@ -30,6 +37,8 @@ from headstart.errors import UsageError
 from headstart.progress import progress_bar
 
 BATCH_CHARS = 1 << 22  # text per batch-encode call: big enough to keep every core busy
+PROGRESS = "progress.json"  # in the work folder while tokenizing: how far the shard files are good
+TOKENIZER_DONE = "trained.json"  # in the work folder's tokenizer/: the trained BPE is whole
 
 
 def _check_out_dir(out: Path) -> None:
@@ -71,26 +80,51 @@ def _batches(docs: Iterator[tuple[int, str, str]]) -> Iterator[list[tuple[int, s
 def _tokenize_into(
     folder: Path, tok: PreTrainedTokenizerBase, docs: Iterator[tuple[int, str, str]], n_sources: int, total_bytes: int
 ) -> tuple[dict[str, dict[str, int]], np.ndarray]:
-    """Batch-encode documents into one file per split; return split totals and per-source tokens."""
+    """Batch-encode documents into one file per split; return split totals and per-source tokens.
+
+    After each batch the files are synced and PROGRESS records how far they are good; a run
+    that finds it (after a crash) cuts the files back to that point and goes on from there.
+    """
     dtype = token_dtype(vocab_size(tok))
     backend = backend_of(tok)
     eos = eos_id(tok)
-    per_source = np.zeros((n_sources, len(SPLITS)), dtype=np.int64)
-    with (
-        open(folder / "train.bin", "wb") as train_fh,
-        open(folder / "validation.bin", "wb") as val_fh,
-        progress_bar(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing") as bar,
-    ):
-        writers = {"train": SplitWriter(train_fh, dtype, eos), "validation": SplitWriter(val_fh, dtype, eos)}
-        for batch in _batches(docs):
+    done = _read_progress(folder, n_sources)
+    per_source = np.array(done["per_source"], dtype=np.int64)
+    with contextlib.ExitStack() as stack:
+        files = {split: stack.enter_context(open(folder / f"{split}.bin", "ab")) for split in SPLITS}
+        writers = {}
+        for split, fh in files.items():
+            fh.truncate(done["splits"][split]["tokens"] * dtype.itemsize)
+            writers[split] = SplitWriter(fh, dtype, eos, **done["splits"][split])
+        bar = stack.enter_context(progress_bar(total=total_bytes, initial=done["bytes"], unit="B", unit_scale=True,
+                                               desc="tokenizing"))
+        for batch in _batches(itertools.islice(docs, done["documents"], None)):
             encodings = backend.encode_batch_fast([text for _, _, text in batch], add_special_tokens=False)
             for (s, split, text), encoding in zip(batch, encodings, strict=True):
                 per_source[s, SPLITS.index(split)] += writers[split].write_document(encoding.ids)
+                done["bytes"] += len(text.encode("utf-8"))
                 bar.update(len(text.encode("utf-8")))
+            done["documents"] += len(batch)
+            for fh in files.values():
+                fh.flush()
+                os.fsync(fh.fileno())
+            done["splits"] = {split: {"tokens": w.tokens, "documents": w.documents} for split, w in writers.items()}
+            done["per_source"] = per_source.tolist()
+            write_json_atomic(folder / PROGRESS, done)
+    (folder / PROGRESS).unlink(missing_ok=True)
     totals = {
         split: {"file": f"{split}.bin", "tokens": w.tokens, "documents": w.documents} for split, w in writers.items()
     }
     return totals, per_source
+
+
+def _read_progress(folder: Path, n_sources: int) -> dict[str, Any]:
+    """How far an earlier, interrupted run got (nothing done when there was none)."""
+    try:
+        return json.loads((folder / PROGRESS).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {"documents": 0, "bytes": 0, "splits": {split: {"tokens": 0, "documents": 0} for split in SPLITS},
+                "per_source": [[0] * len(SPLITS) for _ in range(n_sources)]}
 
 
 def _source_entries(sources: list[Source], masks: list[np.ndarray], per_source: np.ndarray) -> list[dict[str, Any]]:
@@ -114,11 +148,15 @@ def _source_entries(sources: list[Source], masks: list[np.ndarray], per_source: 
 def _tokenizer_into(
     folder: Path, tok: PreTrainedTokenizerBase | None, train_vocab_size: int | None, train_texts: Iterator[str], n: int
 ) -> PreTrainedTokenizerBase:
-    """Save the given tokenizer to folder, or train one there on the train texts."""
-    if tok is None:
-        return train_bpe(train_texts, train_vocab_size, folder, length=n)
-    tok.save_pretrained(folder)
-    return tok
+    """Save the given tokenizer to folder, or train one there on the train texts (once: a resumed run reuses it)."""
+    if tok is not None:
+        tok.save_pretrained(folder)
+        return tok
+    if (folder / TOKENIZER_DONE).is_file():
+        return load_tokenizer(str(folder))
+    trained = train_bpe(train_texts, train_vocab_size, folder, length=n)
+    (folder / TOKENIZER_DONE).write_text(json.dumps({"vocab_size": train_vocab_size}) + "\n")
+    return trained
 
 
 def prepare_data(
@@ -152,7 +190,13 @@ def prepare_data(
     named = matching_sources(sources, val_docs)
     sizes = _measure(sources, text_field)
     masks = choose_validation(sources, sizes, named, val_fraction, seed)
-    with atomic_dir(out) as tmp:
+    identity = {  # what the tokens depend on: a crashed run with the same identity is resumed
+        "format": FORMAT, "text_field": text_field,
+        "sources": [[s.path, s.name, len(z), int(z.sum())] for s, z in zip(sources, sizes, strict=True)],
+        "validation": hashlib.sha256(b"".join(np.packbits(m).tobytes() for m in masks)).hexdigest(),
+        "tokenizer": tokenizer_fingerprint(given) if given is not None else {"train_bpe": train_vocab_size},
+    }
+    with resumable_dir(out, identity) as tmp:
         train_texts = (text for _, split, text in _documents(sources, masks, text_field) if split == "train")
         n_train = sum(int((~m).sum()) for m in masks)
         tok = _tokenizer_into(tmp / "tokenizer", given, train_vocab_size, train_texts, n_train)

@@ -32,12 +32,12 @@ def token_dtype(vocab_size: int) -> np.dtype:
 class SplitWriter:
     """Appends documents (ids + eos) to one split file and counts what it wrote."""
 
-    def __init__(self, fh: BinaryIO, dtype: np.dtype, eos: int) -> None:
+    def __init__(self, fh: BinaryIO, dtype: np.dtype, eos: int, tokens: int = 0, documents: int = 0) -> None:
         self.fh = fh
         self.dtype = dtype
         self.eos = eos
-        self.tokens = 0
-        self.documents = 0
+        self.tokens = tokens  # already in the file (a resumed run's)
+        self.documents = documents
 
     def write_document(self, ids: list[int]) -> int:
         """Write one document and its eos; return the number of tokens written."""
