@@ -15,7 +15,9 @@ pipeline fills in the flags that join the steps; a recipe that sets one of them 
     eval        eval.json, report.md,  teacher and student on the same held-out tokens, the
                 training_curve.png     student's curve against the teacher's level
 
-Under torchrun, search and train use every rank; the other steps run on rank 0 while the rest wait.
+Under torchrun, search and train use every rank; the other steps run on rank 0 while the rest wait
+at a barrier, as long as the process group's timeout allows: prepare a large corpus beforehand and
+name it with `data:`.
 """
 
 from __future__ import annotations
