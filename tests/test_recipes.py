@@ -1,0 +1,43 @@
+"""The committed recipes stay valid: every key is known and every value parses, as the commands check them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from headstart.model.checkpoint import decoder_config
+from headstart.pipeline import load_pipeline_recipe, parse_step, plan
+from headstart.train import load_recipe, make_config
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def test_the_demo_pipeline_recipe_plans_every_step():
+    recipe = load_pipeline_recipe(RECIPES / "demo.yaml")
+    steps = plan(recipe)
+    assert [step for step, _ in steps] == ["prepare", "search", "extract", "train", "eval", "eval"]
+    for step, argv in steps:
+        args, module = parse_step(step, argv)
+        if step == "train":
+            cfg = module.config_from_args(args)
+            assert cfg.teacher == "scale-teacher" and cfg.kd == "forward_kl"
+
+
+@pytest.mark.parametrize("name", ["train.yaml", "quarter-student.yaml"])
+def test_the_scale_teacher_training_recipes_parse(name):
+    make_config(load_recipe(RECIPES / "scale-teacher" / name))
+
+
+@pytest.mark.parametrize("name", ["architecture.json", "quarter-student.json"])
+def test_the_scale_teacher_architectures_parse(name):
+    cfg = decoder_config(json.loads((RECIPES / "scale-teacher" / name).read_text()))
+    assert cfg.family == "gpt_neox" and cfg.vocab_size == 4096
+
+
+def test_the_comparison_model_is_a_quarter_of_the_teacher():
+    from headstart.subnet import param_count
+
+    read = lambda name: decoder_config(json.loads((RECIPES / "scale-teacher" / name).read_text()))  # noqa: E731
+    assert 0.2 < param_count(read("quarter-student.json")) / param_count(read("architecture.json")) < 0.3
