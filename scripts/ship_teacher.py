@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 import torch
@@ -41,6 +42,18 @@ class Run:
         self.recipe = json.loads((folder / "train_config.json").read_text())
 
 
+def provenance(run_dir: Path) -> str:
+    """Which code trained the run: the commit of the checkout holding it, and whether its tree was clean."""
+    git = ["git", "-C", str(run_dir)]
+    try:
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "a run outside a git checkout"
+    state = "with uncommitted changes" if dirty.stdout.strip() else "clean"
+    return f"`recipes/scale-teacher/run.sh` in a checkout of commit {commit.stdout.strip()} ({state})"
+
+
 def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_ppl: float) -> str:
     summary, recipe = teacher.summary, teacher.recipe
     shape = (f"{param_count(cfg) / 1e6:.2f}M ({cfg.n_layer} layers, width {cfg.n_embd}, {cfg.layers[0].n_head} heads, "
@@ -52,6 +65,7 @@ def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_pp
         ("data", "Shakespeare, King James Bible, Austen, Brown, fortunes, Python 3.11 docs; held out: *Persuasion*, "
                  "*Hamlet*, *The Tempest*, *Twelfth Night*, Brown humour (cr*)"),
         ("tokens seen", f"{summary['tokens']:,}"),
+        ("run", provenance(teacher.folder)),
         ("training", f"{summary['steps']} steps, {summary['seconds'] / 60:.1f} min at {summary['tokens_per_s']:.0f} "
                      "tokens/s on 2 CPU cores (AMD EPYC), fp32"),
         (f"validation loss (held-out documents, first {recipe['eval_tokens']:,} tokens)",
