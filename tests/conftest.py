@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import torch
 import transformers
+from evalset_support import ROWS
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 VOCAB = 96
@@ -71,3 +73,17 @@ def family(request) -> str:
 @pytest.fixture
 def tokens() -> torch.Tensor:
     return torch.randint(0, VOCAB, (2, 17), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture
+def evalsets(tmp_path, monkeypatch):
+    """A cache whose `evalsets` asset holds three copies of each row of evalset_support.ROWS."""
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "evalsets" / "olmo"
+    folder.mkdir(parents=True)
+    for task, row in ROWS.items():
+        table = pa.Table.from_pylist([row] * 3)
+        with pa.OSFile(str(folder / f"{task}.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+    (folder / "asset.json").write_text("{}")
+    return folder

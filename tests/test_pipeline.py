@@ -78,6 +78,15 @@ def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys)
     assert again["student"]["perplexity"] == pytest.approx(result["student"]["perplexity"])
 
 
+def test_an_eval_section_with_tasks_reports_teacher_and_student_accuracy(world, capsys, evalsets):
+    result, _ = run_json(capsys, recipe(world, "tasks", search__evals=2, eval__tasks=["piqa", "copa"],
+                                        eval__limit=3))
+    assert set(result["tasks"]) == {"piqa", "copa"}
+    assert result["tasks"]["piqa"]["teacher"]["items"] == result["tasks"]["piqa"]["student"]["items"] == 3
+    report = (world["root"] / "tasks" / "report.md").read_text()
+    assert "| piqa | 3 | 0.500 |" in report and "| copa | 3 | 0.500 |" in report
+
+
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"shuffle": {}}, "unknown keys shuffle"),
     ({"search__out": "elsewhere"}, "search.out is set by the pipeline"),

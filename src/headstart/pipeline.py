@@ -205,6 +205,8 @@ def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
         "student": {"model": student_eval["model"], "tokens": summaries["train"]["tokens"],
                     "perplexity": student_eval["perplexity"]},
         "tokens_scored": student_eval["tokens"],
+        "tasks": {task: {"teacher": teacher_eval["tasks"][task], "student": result}
+                  for task, result in student_eval.get("tasks", {}).items()},
         "steps": summaries,
     }
     write_json_atomic(recipe.out / "eval.json", result)
@@ -240,6 +242,7 @@ def write_report(recipe: Recipe, result: dict[str, Any]) -> None:
 Perplexity on {result['tokens_scored']:,} held-out tokens of `{recipe.data_dir}`. The search evaluated
 {search['evaluations']} candidates ({search['replayed']} replayed from its journal).
 
+{_tasks_table(result["tasks"])}
 ![training curve](training_curve.png)
 
 Search: ![progress](search/progress.png) ![Pareto front](search/pareto.png)
@@ -247,3 +250,18 @@ Search: ![progress](search/progress.png) ![Pareto front](search/pareto.png)
 Student: `{st['model']}` (a Hugging Face folder). Every number here is in `eval.json`.
 """
     write_text_atomic(out / "report.md", text)
+
+
+def _tasks_table(tasks: dict[str, dict[str, Any]]) -> str:
+    if not tasks:
+        return ""
+    rows = "\n".join(f"| {task} | {r['teacher']['items']} | {r['teacher']['chance']:.3f} | {r['teacher']['acc']:.3f} | "
+                     f"{r['teacher']['acc_norm']:.3f} | {r['student']['acc']:.3f} | {r['student']['acc_norm']:.3f} |"
+                     for task, r in tasks.items())
+    return f"""
+Zero-shot accuracy (first items of each validation set):
+
+| task | items | chance | teacher acc | teacher acc_norm | student acc | student acc_norm |
+|---|---|---|---|---|---|---|
+{rows}
+"""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headstart.assets import corpus, teacher, tokenizers
+from headstart.assets import corpus, evalsets, teacher, tokenizers
 from headstart.assets.cache import Builder, ensure_asset
 
 
@@ -27,8 +27,9 @@ ASSETS = (
     Asset("tokenizers", "tokenizers", "gpt2", tokenizers.build_gpt2),
     Asset("tokenizers", "tokenizers", "neox", tokenizers.build_neox),
     *(Asset("corpus", "corpus", s.name, s.build, s.extra) for s in corpus.SOURCES),
+    Asset("evalsets", "evalsets", "olmo", evalsets.build_evalsets),
 )
-GROUPS = ("teacher", "tokenizers", "corpus")
+GROUPS = ("teacher", "tokenizers", "corpus", "evalsets")
 
 
 def selected(groups: list[str] | None = None, extras: bool = False) -> list[Asset]:

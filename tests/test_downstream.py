@@ -1,0 +1,110 @@
+"""Zero-shot multiple-choice evaluation: the prompts, the log-likelihoods, the accuracy, the command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+import transformers
+from conftest import word_tokenizer
+from evalset_support import ROWS
+from train_support import make_model, one_thread  # noqa: F401 (one_thread: autouse)
+
+from headstart.cli.main import main
+from headstart.errors import UsageError
+from headstart.eval import downstream
+from headstart.eval.downstream import continuation_logprobs, evaluate_task, score_items
+from headstart.eval.tasks import TASKS, Item, load_task
+from headstart.model import load_model
+from headstart.model.checkpoint import resolve_model_dir
+
+EXPECTED = {  # (context of the right choice, its continuation, gold)
+    "hellaswag": ("Roof shingle removal: A man is on a roof. He", " starts pulling up roofing.", 1),
+    "piqa": ("Question: Open a jar\nAnswer:", " Twist the lid.", 0),
+    "arc_easy": ("Question: Which is newest?\nAnswer:", " phone", 0),
+    "arc_challenge": ("Question: Q?\nAnswer:", " z", 2),
+    "openbookqa": ("Sharks live", " high", 1),
+    "sciq": ("Evolution.\nQuestion: Who?\nAnswer:", " darwin", 3),
+    "winogrande": ("Sarah beat Maria so Sarah", " won.", 0),
+    "boolq": ("It is.\nQuestion: is it?\nAnswer:", " yes", 1),
+    "copa": ("The man turned on the tap therefore", " water ran.", 0),
+    "social_iqa": ("Q: Tracy left. Why?\nA:", " c", 2),
+    "commonsense_qa": ("Question: Where?\nAnswer:", " mall", 1),
+}
+
+
+def test_every_task_builds_the_harness_prompt(evalsets):
+    assert set(ROWS) == set(TASKS)
+    for task, (context, continuation, gold) in EXPECTED.items():
+        items = load_task(task, limit=2)
+        assert len(items) == 2 and items[0].gold == gold, task
+        assert (items[0].contexts[gold], items[0].continuations[gold]) == (context, continuation), task
+    assert len(load_task("piqa")) == 3
+
+
+def test_an_unfetched_or_unknown_task_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(UsageError, match="evalsets/olmo is not fetched"):
+        load_task("piqa")
+    with pytest.raises(UsageError, match="unknown task 'lambada'"):
+        load_task("lambada")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    folder = make_model(root / "model", word_tokenizer(root / "tok", 40), vocab=42)  # GPT-NeoX, context 64
+    return folder
+
+
+def reference_logprob(hf_model, context: list[int], continuation: list[int]) -> float:
+    ids = torch.tensor([context + continuation])
+    logp = F.log_softmax(hf_model(ids).logits[0, :-1].float(), -1)
+    return sum(logp[len(context) - 1 + j, t].item() for j, t in enumerate(continuation))
+
+
+def test_log_likelihoods_match_transformers_in_any_batch(tiny):
+    hf = transformers.AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32).eval()
+    model = load_model(tiny)
+    gen = torch.Generator().manual_seed(0)
+    pairs = [(torch.randint(2, 42, (int(n),), generator=gen).tolist(), torch.randint(2, 42, (int(m),),
+              generator=gen).tolist()) for n, m in [(5, 1), (20, 3), (1, 7), (12, 12), (3, 2)]]
+    expected = [reference_logprob(hf, c, x) for c, x in pairs]
+    for batch_size in (1, 2, 8):
+        assert continuation_logprobs(model, pairs, batch_size) == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_sequence_longer_than_the_context_keeps_its_end(tiny):
+    hf = transformers.AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32).eval()
+    context, continuation = [(i % 40) + 2 for i in range(100)], [5, 6, 7]
+    kept = (context + continuation)[-65:]  # the model's 64 positions, plus the last target
+    got = continuation_logprobs(load_model(tiny), [(context, continuation)])[0]
+    assert got == pytest.approx(reference_logprob(hf, kept[:-3], kept[-3:]), abs=1e-4)
+
+
+def test_accuracy_and_length_normalised_accuracy(tiny, monkeypatch):
+    items = [Item(["c", "c"], [" a", " bbbbbbbbbb"], 1), Item(["c", "c"], [" a", " b"], 0)]
+    scores = iter([[-1.0, -5.0, -2.0, -1.0]])  # item 1: raw picks " a", per byte picks the long one
+    monkeypatch.setattr(downstream, "continuation_logprobs", lambda *a, **k: next(scores))
+    tok = transformers.AutoTokenizer.from_pretrained(tiny)
+    assert score_items(load_model(tiny), tok, items) == (0.0, 0.5)
+
+
+def test_eval_command_reports_each_task(evalsets, tiny, capsys):
+    assert main(["eval", "--model", str(tiny), "--tasks", "piqa", "winogrande", "--limit", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(summary["tasks"]) == {"piqa", "winogrande"}
+    assert summary["tasks"]["piqa"]["items"] == 2 and summary["tasks"]["piqa"]["chance"] == 0.5
+    assert main(["eval", "--model", str(tiny)]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_smollm2_beats_chance_on_piqa():
+    try:
+        model = load_model(resolve_model_dir("smollm2-135m"))
+        result = evaluate_task(model, "piqa", limit=40)
+    except UsageError:
+        pytest.skip("SmolLM2-135M or the evaluation sets are not fetched (run `headstart assets`)")
+    assert result.items == 40 and result.acc > 0.6  # chance is 0.5
