@@ -11,9 +11,13 @@ Points = list[tuple[int, float]]
 
 
 def training_curves(run_dir: str | Path) -> tuple[Points, Points]:
-    """(tokens, training loss) and (tokens, validation loss) of a run's metrics.jsonl."""
+    """(tokens, training cross-entropy) and (tokens, validation loss) of a run's metrics.jsonl.
+
+    Cross-entropy, not the objective: with distillation the objective is a divergence from the
+    teacher, which does not compare with a validation loss.
+    """
     records = read_metrics(Path(run_dir) / "metrics.jsonl")
-    train = [(r["tokens"], r["loss"]) for r in records if "loss" in r]
+    train = [(r["tokens"], r.get("ce", r["loss"])) for r in records if "loss" in r]
     tokens_at = {r["step"]: r["tokens"] for r in records if "loss" in r}
     val = [(tokens_at[r["step"]], r["val_loss"]) for r in records if "val_loss" in r and r["step"] in tokens_at]
     return train, val
@@ -21,7 +25,7 @@ def training_curves(run_dir: str | Path) -> tuple[Points, Points]:
 
 def plot_training(runs: dict[str, str | Path], path: Path, references: dict[str, float] | None = None,
                   title: str = "") -> None:
-    """Each run's training loss (thin) and validation loss (markers); references as dashed levels."""
+    """Each run's training cross-entropy (thin) and validation loss (markers); references as dashed levels."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (label, run_dir) in enumerate(runs.items()):
         train, val = training_curves(run_dir)
