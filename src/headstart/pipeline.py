@@ -171,12 +171,14 @@ def run_pipeline(recipe: Recipe) -> dict[str, Any]:
     for step, args, module in parsed:
         if step == "train":
             module.config_from_args(args)  # values too, before hours of the steps before it
+    # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
+    skip = {step for step, args, module in parsed if step == "prepare" and _already_prepared(args, module)}
     ranks = init_ranks()
     summaries: dict[str, Any] = {}
     try:
         for step, args, module in parsed:
-            if step == "prepare" and _already_prepared(args, module):
-                _say(ranks, f"prepare: {args.out} holds this preparation already; skipped")
+            if step in skip:
+                _say(ranks, f"{step}: {args.out} holds this preparation already; skipped")
                 continue
             _say(ranks, f"{step} ...")
             if step in DISTRIBUTED_STEPS or ranks.is_main:
