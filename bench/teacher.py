@@ -5,12 +5,13 @@
 
 1. Sizing: the training-step throughput (tokens/s: forward, chunked CE, backward, AdamW) of
    candidate Pythia-style shapes at the recipe's batch (32 x 256), measured side by side, taking
-   turns. The issue asks for about 10M tokens in about 2 hours, i.e. at least ~1,400 tokens/s.
-2. The shipped run and the quarter-size comparison, read from their run folders: tokens, steps,
+   turns, and the size of each one's bf16 weights. The teacher must train on about 10M tokens in
+   about 2 hours (at least ~1,400 tokens/s) and ship as bf16 safetensors under 20 MB.
+2. A teacher run and its quarter-size comparison, read from their run folders: tokens, steps,
    wall time and throughput of each whole run (evaluations and checkpoints included), and the
    final validation loss on the same held-out tokens.
 3. Reproduction: a second run of the same recipe (`--repro`, stopped after some steps) against
-   the shipped run, step by step: the largest difference in training loss over the steps both ran.
+   the teacher run, step by step: the largest difference in training loss over the steps both ran.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from headstart.train.metrics import read_metrics
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "scale-teacher"
 BATCH, SEQ = 32, 256
-TARGET_TOKENS, TARGET_SECONDS = 10_000_000, 2 * 3600
+TARGET_TOKENS = 10_000_000
+SHIP_LIMIT_BYTES = 20_000_000
 CANDIDATES = {  # (layers, width, heads); MLP 4x, the recipe's other settings
     "6 x 256": (6, 256, 8),
     "8 x 256": (8, 256, 8),
@@ -68,7 +70,7 @@ def sizing(steps: int) -> list[dict]:
     for name, (model, _) in built.items():
         tps, cfg = BATCH * SEQ / seconds[name], model.config
         rows.append({"shape": name, "params": param_count(cfg), "flops_per_token": flops_per_token(cfg),
-                     "step_s": round(seconds[name], 3), "tokens_per_s": round(tps),
+                     "bf16_bytes": 2 * param_count(cfg), "step_s": round(seconds[name], 3), "tokens_per_s": round(tps),
                      "hours_for_10M": round(TARGET_TOKENS / tps / 3600, 2)})
     return rows
 
@@ -109,16 +111,18 @@ def main() -> None:
     rows = sizing(args.steps)
     run, quarter = finished_run(args.run), finished_run(args.quarter)
     repro = reproduction(args.run, args.repro) if args.repro else None
-    table = "\n".join(f"| {r['shape']} | {r['params'] / 1e6:.2f}M | {r['flops_per_token'] / 1e6:.1f}M | "
-                      f"{r['step_s']:.2f} | {r['tokens_per_s']:,} | {r['hours_for_10M']:.2f} |" for r in rows)
+    table = "\n".join(f"| {r['shape']} | {r['params'] / 1e6:.2f}M | {r['bf16_bytes'] / 1e6:.1f} MB"
+                      f"{'' if r['bf16_bytes'] < SHIP_LIMIT_BYTES else ' (over 20 MB)'} | "
+                      f"{r['flops_per_token'] / 1e6:.1f}M | {r['step_s']:.2f} | {r['tokens_per_s']:,} | "
+                      f"{r['hours_for_10M']:.2f} |" for r in rows)
     body = f"""Training-step throughput of candidate teacher shapes (GPT-NeoX, MLP 4x, context {SEQ}, vocabulary 4096,
 batch {BATCH} x {SEQ}, fp32, fastest of {args.steps} steps each, taking turns):
 
-| shape (layers x width) | parameters | FLOPs/token (fwd) | step (s) | tokens/s | hours for 10M tokens |
-|---|---|---|---|---|---|
+| shape (layers x width) | parameters | bf16 weights | FLOPs/token (fwd) | step (s) | tokens/s | hours for 10M tokens |
+|---|---|---|---|---|---|---|
 {table}
 """
-    runs = [(name, r) for name, r in (("shipped teacher", run), ("quarter-size model", quarter)) if r]
+    runs = [(name, r) for name, r in (("teacher", run), ("quarter-size model", quarter)) if r]
     if runs:
         body += f"""
 Whole runs (evaluations and checkpoints included), read from their run folders; validation on the same
@@ -130,10 +134,10 @@ held-out tokens:
 """
     if repro:
         body += f"""
-Reproduction: `{repro['run']}`, a second run of the same recipe, against the shipped run over its first
+Reproduction: `{repro['run']}`, a second run of the same recipe, against the teacher run over its first
 {repro['steps_compared']} steps: largest difference in training loss {repro['max_abs_loss_difference']:.3g}.
 """
-    write_results("teacher", {"sizing": rows, "shipped_run": run, "quarter_run": quarter, "reproduction": repro},
+    write_results("teacher", {"sizing": rows, "teacher_run": run, "quarter_run": quarter, "reproduction": repro},
                   body)
     print(body)
 
