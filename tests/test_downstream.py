@@ -99,6 +99,9 @@ def test_eval_command_reports_each_task(evalsets, tiny, capsys):
     assert summary["tasks"]["piqa"]["items"] == 2 and summary["tasks"]["piqa"]["chance"] == 0.5
     assert main(["eval", "--model", str(tiny)]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tiny), "--tasks", "piqa", "lambada"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "unknown task 'lambada'" in err
 
 
 def test_smollm2_beats_chance_on_piqa():

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from headstart.search.strategies import STRATEGIES, StrategySettings
-from headstart.subnet.spaces import SPACES
+from headstart.search.strategies import StrategySettings
 
 _DEFAULTS = StrategySettings()
 
@@ -14,11 +13,10 @@ _DEFAULTS = StrategySettings()
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", required=True, metavar="T", help="teacher model folder or short name")
     parser.add_argument("--data", required=True, metavar="D", help="data folder (`headstart prepare`) to score on")
-    parser.add_argument("--space", default="fine-layerwise", choices=list(SPACES),
+    parser.add_argument("--space", default="fine-layerwise",
                         help="coarse-uniform, coarse-layerwise, fine-uniform, fine-layerwise or layers")
     parser.add_argument("--budget", required=True, help="parameters: 50M, 50%% of the teacher, or a bin LO:HI")
-    parser.add_argument("--strategy", default="evolution", choices=list(STRATEGIES),
-                        help="evolution, random, stratified or pareto")
+    parser.add_argument("--strategy", default="evolution", help="evolution, random, stratified or pareto")
     parser.add_argument("--evals", type=int, default=100, help="candidates to evaluate (default 100)")
     parser.add_argument("--out", required=True, metavar="DIR", help="search folder; an existing one is resumed")
     parser.add_argument("--objective", default="perplexity", choices=["perplexity", "importance", "magnitude"],
