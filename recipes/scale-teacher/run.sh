@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped scale-model teacher from a fresh clone (about 1.5 hours on 2 CPU cores):
+# Trains and ships the scale-model teacher from a fresh clone (about 1.5 hours on 2 CPU cores):
 # assets -> 4096-token BPE + shards (whole documents held out) -> random init -> train -> the quarter-size
 # comparison (a few minutes) -> ship (bf16 folder, held-out evaluation, card, curve).
 set -euo pipefail
