@@ -168,9 +168,9 @@ def _say(ranks: Ranks, message: str) -> None:
 def run_pipeline(recipe: Recipe) -> dict[str, Any]:
     """Run every step in order; returns each step's summary and the final comparison."""
     parsed = [(step, *parse_step(step, argv)) for step, argv in plan(recipe)]  # every section checked up front
-    for step, args, module in parsed:
-        if step == "train":
-            module.config_from_args(args)  # values too, before hours of the steps before it
+    for _, args, module in parsed:
+        if hasattr(module, "check_arguments"):
+            module.check_arguments(args)  # values too, before hours of the steps before it
     # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
     skip = {step for step, args, module in parsed if step == "prepare" and _already_prepared(args, module)}
     ranks = init_ranks()

@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (under torchrun: each rank's)")
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """What can be checked before the teacher is loaded (`headstart run` checks it before any step)."""
+    from headstart.search.run import check_names
+
+    check_names(args.strategy, args.cost, args.space)
+
+
 def run(args: argparse.Namespace) -> dict:
     from headstart.errors import UsageError
     from headstart.eval import scoring_windows
@@ -49,6 +56,7 @@ def run(args: argparse.Namespace) -> dict:
     from headstart.subnet.importance import Importance, magnitude_importance
     from headstart.train.distributed import close_ranks, init_ranks
 
+    check_arguments(args)
     if args.objective == "importance" and not args.importance:
         raise UsageError("--objective importance needs the scores", "pass --importance OUT/importance.json "
                          "written by `headstart importance`")

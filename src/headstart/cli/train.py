@@ -43,6 +43,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return make_config(recipe, flags)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every training setting, checked before anything runs (`headstart run` calls it before any step)."""
+    config_from_args(args)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from headstart.train import train
 

@@ -26,6 +26,7 @@ from headstart.search.pareto import non_dominated
 from headstart.search.strategies import STRATEGIES, Candidate, Seeds, StrategySettings, first_k_anchor
 from headstart.subnet import Budget, SearchSpace, SubnetSpec, flops_per_token, param_count, spec_latency
 from headstart.subnet.importance import Importance, importance_spec, top_layers
+from headstart.subnet.spaces import SPACES
 
 COSTS = ("params", "flops", "latency")
 
@@ -113,14 +114,21 @@ def _best_text(records) -> str:
     return f"ppl {ppl:.2f}" if ppl is not None and not math.isnan(ppl) else f"loss {best['loss']:.4f}"
 
 
+def check_names(strategy: str, cost: str, space: str | None = None) -> None:
+    """The named strategy, cost (and space) exist: checkable before any model is loaded."""
+    if strategy not in STRATEGIES:
+        raise UsageError(f"search strategy {strategy!r} is unknown", f"use one of {', '.join(STRATEGIES)}")
+    if cost not in COSTS:
+        raise UsageError(f"cost {cost!r} is unknown", f"use one of {', '.join(COSTS)}")
+    if space is not None and space not in SPACES:
+        raise UsageError(f"search space {space!r} is unknown", f"use one of {', '.join(SPACES)}")
+
+
 def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, cfg: SearchConfig,
                out_dir: str | Path | None, header: dict[str, Any], rank: int = 0, world_size: int = 1,
                progress: bool = True, seeds: Seeds = ()) -> dict[str, Any]:
     """Run (or resume) the search and, on rank 0, write its outputs to `out_dir`. Returns the summary."""
-    if cfg.strategy not in STRATEGIES:
-        raise UsageError(f"search strategy {cfg.strategy!r} is unknown", f"use one of {', '.join(STRATEGIES)}")
-    if cfg.cost not in COSTS:
-        raise UsageError(f"cost {cfg.cost!r} is unknown", f"use one of {', '.join(COSTS)}")
+    check_names(cfg.strategy, cfg.cost)
     space.check_budget(budget)
     out = Path(out_dir) if out_dir is not None else None
     # every rank reads the journal (it is the replay), only rank 0 writes it; a larger --evals extends a search
