@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from headstart.eval.tasks import TASKS
+from headstart.eval.tasks import TASKS, check_task_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,30 +21,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
 
-def run(args: argparse.Namespace) -> dict:
+def check_arguments(args: argparse.Namespace) -> None:
+    """What can be checked before the model is loaded (`headstart run` checks it before any step)."""
     from headstart.errors import UsageError
+
+    if not args.data and not args.tasks:
+        raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
+    for task in args.tasks or []:
+        check_task_name(task)
+
+
+def run(args: argparse.Namespace) -> dict:
     from headstart.eval import evaluate_windows, scoring_windows
     from headstart.eval.downstream import evaluate_task
     from headstart.model import load_model
     from headstart.runtime import pick_device
 
-    if not args.data and not args.tasks:
-        raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
-    unknown = [task for task in args.tasks or [] if task not in TASKS]
-    if unknown:
-        raise UsageError(f"unknown task {unknown[0]!r}", f"choose from {', '.join(TASKS)}")
-    model = load_model(args.model)
+    check_arguments(args)
+    model = load_model(args.model).to(pick_device(args.device))
     summary: dict = {"model": str(args.model)}
     if args.data:
         windows = scoring_windows(model, args.data, args.split, args.tokens, args.seq_len,
                                   what=f"model {args.model}")
         seq_len = windows.shape[1] - 1
-        result = evaluate_windows(model.to(pick_device(args.device)), windows, args.batch_size, progress=True)
+        result = evaluate_windows(model, windows, args.batch_size, progress=True)
         print(f"{args.model} on {args.data} ({args.split}, {result.tokens} tokens, seq {seq_len}): "
               f"loss {result.loss:.4f}  perplexity {result.perplexity:.2f}  {result.tokens_per_s:.0f} tokens/s")
         summary |= {"data": str(args.data), "split": args.split, "seq_len": seq_len, **result.to_dict()}
     if args.tasks:
-        model = model.to(pick_device(args.device))
         summary["tasks"] = {}
         for task in args.tasks:
             result = evaluate_task(model, task, args.limit or None, args.batch_size)

@@ -102,8 +102,9 @@ def _tokenize_into(
             encodings = backend.encode_batch_fast([text for _, _, text in batch], add_special_tokens=False)
             for (s, split, text), encoding in zip(batch, encodings, strict=True):
                 per_source[s, SPLITS.index(split)] += writers[split].write_document(encoding.ids)
-                done["bytes"] += len(text.encode("utf-8"))
-                bar.update(len(text.encode("utf-8")))
+                n_bytes = len(text.encode("utf-8"))
+                done["bytes"] += n_bytes
+                bar.update(n_bytes)
             done["documents"] += len(batch)
             for fh in files.values():
                 fh.flush()

@@ -107,10 +107,14 @@ TASKS: dict[str, Callable[[dict[str, Any]], Item]] = {
 }
 
 
-def load_task(name: str, limit: int | None = None) -> list[Item]:
-    """The first `limit` items (all when None) of a task's validation split, in file order."""
+def check_task_name(name: str) -> None:
     if name not in TASKS:
         raise UsageError(f"unknown task {name!r}", f"choose from {', '.join(TASKS)}")
+
+
+def load_task(name: str, limit: int | None = None) -> list[Item]:
+    """The first `limit` items (all when None) of a task's validation split, in file order."""
+    check_task_name(name)
     path = require_asset("evalsets", "olmo") / f"{name}.arrow"
     with pa.memory_map(str(path)) as source:
         table = pa.ipc.open_stream(source).read_all()

@@ -26,7 +26,7 @@ from headstart.search.pareto import non_dominated
 from headstart.search.strategies import STRATEGIES, Candidate, Seeds, StrategySettings, first_k_anchor
 from headstart.subnet import Budget, SearchSpace, SubnetSpec, flops_per_token, param_count, spec_latency
 from headstart.subnet.importance import Importance, importance_spec, top_layers
-from headstart.subnet.spaces import SPACES
+from headstart.subnet.spaces import check_space_name
 
 COSTS = ("params", "flops", "latency")
 
@@ -120,8 +120,8 @@ def check_names(strategy: str, cost: str, space: str | None = None) -> None:
         raise UsageError(f"search strategy {strategy!r} is unknown", f"use one of {', '.join(STRATEGIES)}")
     if cost not in COSTS:
         raise UsageError(f"cost {cost!r} is unknown", f"use one of {', '.join(COSTS)}")
-    if space is not None and space not in SPACES:
-        raise UsageError(f"search space {space!r} is unknown", f"use one of {', '.join(SPACES)}")
+    if space is not None:
+        check_space_name(space)
 
 
 def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, cfg: SearchConfig,

@@ -480,11 +480,15 @@ class SearchSpace:
         return math.comb(n, k) if self._fine else 1
 
 
+def check_space_name(name: str) -> None:
+    if name not in SPACES:
+        raise UsageError(f"search space {name!r} is unknown", f"use one of {', '.join(SPACES)}")
+
+
 def make_space(name: str, teacher: DecoderConfig, layers: str | None = None, multiple: int = 8,
                min_layers: int = 1) -> SearchSpace:
     """One of `SPACES` over `teacher`; `layers` overrides its default layer selection ("first"/"subset")."""
-    if name not in SPACES:
-        raise UsageError(f"search space {name!r} is unknown", f"use one of {', '.join(SPACES)}")
+    check_space_name(name)
     selection, widths, default_layers = SPACES[name]
     return SearchSpace(name=name, teacher=teacher, selection=selection, widths=widths,
                        layers=layers or default_layers, multiple=multiple, min_layers=min_layers)
