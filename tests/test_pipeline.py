@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_support import make_data, make_model, one_thread, run_cli  # noqa: F401 (one_thread: autouse)
+from train_support import make_data, make_model, one_thread, run_cli, word_tokenizer  # noqa: F401 (one_thread: autouse)
 
 from headstart.cli.main import main
+from headstart.data import load_tokenizer, tokenizer_fingerprint
 from headstart.pipeline import section_argv
 
 
@@ -104,6 +105,22 @@ def test_a_bad_recipe_is_one_line_and_writes_nothing(world, capsys, changes, exp
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and expected in err, err
     assert not (world["root"] / "bad").exists()
+
+
+def test_a_teacher_replaced_in_its_folder_prepares_again_and_keeps_no_stale_search(world, capsys):
+    teacher = make_model(world["root"] / "replaced", world["root"] / "tokenizer", "teacher", seed=1)
+    config = recipe(world, "replaced-run", teacher=str(teacher), search__evals=2)
+    run_json(capsys, config)
+    other = word_tokenizer(world["root"] / "other_tok", 40)  # as many words, other spellings
+    (other / "tokenizer.json").write_text((other / "tokenizer.json").read_text().replace('"w1"', '"x1"'))
+    make_model(teacher, other, "teacher", seed=2)
+    capsys.readouterr()
+    assert main(["run", "--config", str(config)]) == 2
+    printed, err = capsys.readouterr()
+    assert "skipped" not in printed and "prepare ..." in printed
+    assert "belongs to a different search" in err and len(err.strip().splitlines()) == 1
+    manifest = json.loads((world["root"] / "replaced-run" / "data" / "manifest.json").read_text())
+    assert manifest["tokenizer"]["fingerprint"] == tokenizer_fingerprint(load_tokenizer(str(other)))
 
 
 def test_under_torchrun_two_ranks_give_the_same_pipeline(world, capsys):

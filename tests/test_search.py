@@ -142,6 +142,18 @@ def test_data_of_another_tokenizer_is_refused(setup, tmp_path, capsys):
     assert "tokenized with tokenizer" in capsys.readouterr().err
 
 
+def test_a_teacher_retrained_in_its_folder_does_not_replay_the_old_journal(setup, tmp_path, capsys):
+    data, _ = setup
+    teacher = make_model(tmp_path / "teacher", data.parent / "tokenizer", kind="teacher", seed=5)
+    argv = cli_search((data, teacher), tmp_path / "out", "--budget", "50%")
+    assert main(argv) == 0
+    make_model(teacher, data.parent / "tokenizer", kind="teacher", seed=6)  # same path and shape, new weights
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "belongs to a different search" in err and "\n" not in err
+
+
 def test_two_ranks_under_torchrun_give_the_single_process_journal(setup, tmp_path):
     args = ["--budget", "50%", "--seed", "3"]
     one = run_cli(cli_search(setup, tmp_path / "one", *args))

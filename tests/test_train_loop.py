@@ -163,3 +163,10 @@ def test_an_incompatible_checkpoint_or_an_existing_run_is_refused(world, capsys)
     expect_one_line_error(capsys, argv(world, "t6"), "--resume")
     other_student = make_model(world["root"] / "other_student", world["root"] / "tokenizer", "teacher")
     expect_one_line_error(capsys, [*argv(world, "t6", student=other_student), "--resume"], "architecture")
+
+
+def test_a_checkpoint_distilled_from_another_teacher_is_refused(world, capsys):
+    assert main(argv(world, "t8", teacher=world["teacher"], kd="forward_kl")) == 0
+    retrained = make_model(world["root"] / "retrained_teacher", world["root"] / "tokenizer", "teacher", seed=2)
+    expect_one_line_error(capsys, [*argv(world, "t8", teacher=retrained, kd="forward_kl"), "--resume"],
+                          "another teacher")

@@ -153,11 +153,18 @@ def plan(recipe: Recipe) -> list[tuple[str, list[str]]]:
 
 
 def _already_prepared(args: argparse.Namespace, module: Any) -> bool:
-    manifest = Path(args.out) / "manifest.json"
+    """The same command, and the tokenizer it names unchanged (a teacher replaced in its folder re-prepares)."""
     try:
-        return json.loads(manifest.read_text()).get("created_by") == module.command_line(args)
+        manifest = json.loads((Path(args.out) / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    if manifest.get("created_by") != module.command_line(args):
+        return False
+    if args.tokenizer is None:  # trained by the command itself
+        return True
+    from headstart.data import load_tokenizer, tokenizer_fingerprint
+
+    return manifest["tokenizer"]["fingerprint"] == tokenizer_fingerprint(load_tokenizer(args.tokenizer))
 
 
 def _say(ranks: Ranks, message: str) -> None:

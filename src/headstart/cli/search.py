@@ -46,9 +46,10 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from headstart.data import data_identity, load_manifest
     from headstart.errors import UsageError
     from headstart.eval import scoring_windows
-    from headstart.model import load_model
+    from headstart.model import load_model, weights_fingerprint
     from headstart.runtime import pick_device
     from headstart.search import PerplexityObjective, ProxyObjective, SearchConfig, run_search
     from headstart.search.run import importance_seed
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> dict:
         else:
             objective = ProxyObjective(teacher.config, scores)
         seeds = importance_seed(space, budget, scores, args.seed) if scores is not None else ()
-        header = {"teacher": str(teacher.source_dir), "data": str(Path(args.data).resolve()),
+        header = {"teacher": str(teacher.source_dir), "teacher_weights": weights_fingerprint(teacher),
+                  "data": str(Path(args.data).resolve()), "data_identity": data_identity(load_manifest(args.data)),
                   "budget": [budget.lo, budget.hi], **cfg.to_dict()}
         header["importance"] = str(Path(args.importance).resolve()) if args.importance else None
         summary = run_search(teacher, space, budget, objective, cfg, args.out, header, ranks.rank, ranks.world_size,

@@ -68,6 +68,12 @@ def load_manifest(data_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def data_identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed search, training run or logit cache must agree with: the tokenizer and each split's size."""
+    return {"tokenizer": manifest["tokenizer"]["fingerprint"],
+            **{f"{split}_tokens": manifest["splits"][split]["tokens"] for split in SPLITS}}
+
+
 def open_split(manifest: dict[str, Any], split: str) -> np.memmap:
     """Memory-map one split's tokens, checking the file holds exactly what the manifest says."""
     if split not in manifest["splits"]:

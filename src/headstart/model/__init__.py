@@ -1,10 +1,10 @@
 """One decoder for GPT-NeoX/Pythia, Llama-family and GPT-2, with Hugging Face import and export."""
 
-from headstart.model.checkpoint import build_model, load_model, resolve_model_dir, save_model
+from headstart.model.checkpoint import build_model, load_model, resolve_model_dir, save_model, weights_fingerprint
 from headstart.model.decoder import Decoder, DecoderConfig, LayerShape, init_weights
 
 __all__ = ["Decoder", "DecoderConfig", "LayerShape", "build_model", "init_weights", "load_model",
-           "register_auto_classes", "resolve_model_dir", "save_model"]
+           "register_auto_classes", "resolve_model_dir", "save_model", "weights_fingerprint"]
 
 
 def register_auto_classes() -> None:

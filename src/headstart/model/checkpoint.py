@@ -7,6 +7,7 @@ architecture when it can hold the model, else headstart's own (see hf_remote.py)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -106,6 +107,17 @@ def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32) -> 
     model = build_model(cfg, ours, dtype)
     model.source_dir = model_dir
     return model
+
+
+def weights_fingerprint(model: Decoder) -> str:
+    """A cheap sha256 over a strided sample of every weight: tells two models of one architecture apart,
+    so that a resumed search or training run notices a teacher replaced in the same folder."""
+    digest = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        flat = p.detach().reshape(-1)
+        digest.update(name.encode())
+        digest.update(flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def build_model(cfg: DecoderConfig, state: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> Decoder:

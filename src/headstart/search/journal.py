@@ -45,7 +45,8 @@ class Journal:
         except (json.JSONDecodeError, KeyError, TypeError):
             first = None
         if first != header:
-            raise UsageError(f"{self.path} belongs to a different search (teacher, space, budget, data or seed differ)",
+            raise UsageError(f"{self.path} belongs to a different search "
+                             "(teacher or its weights, space, budget, data or seed differ)",
                              "use a new --out folder, or the same settings to resume")
         good = 1
         for line in lines[1:]:

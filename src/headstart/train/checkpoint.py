@@ -4,7 +4,7 @@ One file per checkpoint, OUT/checkpoints/step-00000100.pt, written by rank 0 thr
 temporary file and a rename, holding: the student's and the optimizer's full (unsharded) state,
 the scheduler, every rank's RNG, the step (which is also the data position: batches are a
 function of (seed, batch index), so the next one is batch `step`), the ledger, and the run's
-identity (the settings that shape its trajectory, the architecture, the data).
+identity (the settings that shape its trajectory, the architecture, the data, the teacher).
 Full state dicts make a checkpoint independent of the number of ranks and of DDP vs FSDP2.
 """
 
@@ -25,8 +25,9 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from headstart.atomic import atomic_path
+from headstart.data import data_identity
 from headstart.errors import UsageError
-from headstart.model.decoder import DecoderConfig
+from headstart.model import Decoder, DecoderConfig, weights_fingerprint
 from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks, barrier
 from headstart.train.ledger import Ledger
@@ -40,12 +41,14 @@ TRAJECTORY = ("tokens", "kd", "kd_weight", "temperature", "kd_top_k", "seq_len",
               "precision")
 
 
-def run_identity(cfg: TrainConfig, student: DecoderConfig, manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a checkpoint must agree with to be resumed by this run."""
+def run_identity(cfg: TrainConfig, student: DecoderConfig, manifest: dict[str, Any],
+                 teacher: Decoder | None) -> dict[str, Any]:
+    """What a checkpoint must agree with to be resumed by this run (the teacher by its weights: one
+    retrained into the same folder would change the targets halfway)."""
     return {"settings": {name: getattr(cfg, name) for name in TRAJECTORY},
             "student": student.to_dict(),
-            "data": {"tokenizer": manifest["tokenizer"]["fingerprint"],
-                     "train_tokens": manifest["splits"]["train"]["tokens"]}}
+            "data": data_identity(manifest),
+            "teacher": weights_fingerprint(teacher) if teacher is not None else None}
 
 
 def checkpoint_dir(out: str | Path) -> Path:
@@ -113,6 +116,9 @@ def read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
     if theirs["data"] != identity["data"]:
         raise UsageError(f"checkpoint {path} was trained on other data than --data (tokenizer or token count differ)",
                          "resume with the data the run started on, or start afresh in a new --out")
+    if theirs["teacher"] != identity["teacher"]:
+        raise UsageError(f"checkpoint {path} was distilled from another teacher than --teacher (its weights differ)",
+                         "resume with the teacher the run started from, or start afresh in a new --out")
     return payload
 
 

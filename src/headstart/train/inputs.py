@@ -6,16 +6,22 @@ share a tokenizer and a vocabulary, data made with another tokenizer, a cache of
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from headstart.data import TokenWindows, check_tokenizer_matches, load_manifest, load_tokenizer, tokenizer_fingerprint
+from headstart.data import (
+    TokenWindows,
+    check_tokenizer_matches,
+    data_identity,
+    load_manifest,
+    load_tokenizer,
+    tokenizer_fingerprint,
+)
 from headstart.errors import UsageError
-from headstart.model import Decoder, init_weights, load_model
+from headstart.model import Decoder, init_weights, load_model, weights_fingerprint
 from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks
 from headstart.train.logit_cache import LogitCache
@@ -43,16 +49,6 @@ def model_tokenizer_fingerprint(model: Decoder, role: str) -> str:
     return tokenizer_fingerprint(load_tokenizer(folder))
 
 
-def weights_fingerprint(model: Decoder) -> str:
-    """A cheap sha256 over a strided sample of every weight: tells two teachers of one architecture apart."""
-    digest = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        flat = p.detach().reshape(-1)
-        digest.update(name.encode())
-        digest.update(flat[:: max(1, flat.numel() // 4096)].float().cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def _check_teacher(teacher: Decoder, teacher_fp: str, student: Decoder, student_fp: str, cfg: TrainConfig) -> None:
     if teacher_fp != student_fp:
         raise UsageError(f"teacher {cfg.teacher} and student {cfg.student} use different tokenizers "
@@ -68,8 +64,7 @@ def _open_cache(cfg: TrainConfig, teacher: Decoder | None, student: Decoder, stu
                 manifest: dict[str, Any]) -> LogitCache:
     key = {"tokenizer": student_fp, "vocab_size": student.config.vocab_size, "top_k": cfg.kd_top_k,
            "seq_len": cfg.seq_len, "batch_size": cfg.batch_size, "seed": cfg.seed,
-           "data": {"tokenizer": manifest["tokenizer"]["fingerprint"],
-                    "train_tokens": manifest["splits"]["train"]["tokens"]}}
+           "data": data_identity(manifest)}
     if teacher is not None:
         key["teacher"] = {"config": teacher.config.to_dict(), "weights": weights_fingerprint(teacher)}
     return LogitCache.open(cfg.logit_cache, key, writable=teacher is not None)

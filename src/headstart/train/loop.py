@@ -207,7 +207,7 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     inputs = load_inputs(cfg, ranks, teacher_dtype=autocast_dtype(cfg.precision, ranks.device) or torch.float32)
-    identity = run_identity(cfg, inputs.student.config, inputs.manifest)
+    identity = run_identity(cfg, inputs.student.config, inputs.manifest, inputs.teacher)
     payload = _checkpoint_to_resume(out, resume, identity)
     run = build_run(cfg, ranks, inputs)
     done = 0
