@@ -67,7 +67,7 @@ def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_pp
         ("tokens seen", f"{summary['tokens']:,}"),
         ("run", provenance(teacher.folder)),
         ("training", f"{summary['steps']} steps, {summary['seconds'] / 60:.1f} min at {summary['tokens_per_s']:.0f} "
-                     "tokens/s on 2 CPU cores (AMD EPYC), fp32"),
+                     f"tokens/s on {summary['hardware']}, {summary['compute']}"),
         (f"validation loss (held-out documents, first {recipe['eval_tokens']:,} tokens)",
          f"{summary['val_loss']:.4f} (perplexity {summary['val_ppl']:.2f}), fp32 weights"),
         (f"perplexity on *Persuasion* (first {heldout_tokens:,} tokens, window {HELDOUT[2]})",

@@ -60,6 +60,7 @@ def test_a_run_learns_and_leaves_metrics_tensorboard_checkpoints_summary_and_a_h
     events.Reload()
     assert [e.step for e in events.Scalars("loss")] == list(range(1, 17))
     assert json.loads((out / "summary.json").read_text())["val_loss"] == summary["val_loss"]
+    assert "CPU cores" in summary["hardware"] and summary["compute"] == "fp32"  # what its timings were taken on
     final = out / "final"
     ours = load_model(final)
     hf = transformers.AutoModelForCausalLM.from_pretrained(final, dtype=torch.float32)

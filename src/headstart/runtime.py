@@ -1,6 +1,9 @@
-"""Where computation runs: one place that turns a --device flag into a torch device."""
+"""Where computation runs: one place that turns a --device flag into a torch device, and names the hardware."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import torch
 
@@ -18,3 +21,19 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for but no GPU is visible", "use --device cpu (or auto)")
     return device
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+
+
+def describe_hardware(device: torch.device, world_size: int = 1) -> str:
+    """What a run's timings were measured on, in words, for its summary and a model card."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return f"{world_size} x {name}" if world_size > 1 else name
+    processes = f", {world_size} processes" if world_size > 1 else ""
+    return f"{os.cpu_count()} CPU cores ({cpu_model()}, {torch.get_num_threads()} threads{processes})"

@@ -23,6 +23,7 @@ from headstart.errors import UsageError
 from headstart.eval import EvalResult, evaluate_windows
 from headstart.model import DecoderConfig, build_model, save_model
 from headstart.progress import progress_bar
+from headstart.runtime import describe_hardware
 from headstart.subnet.counts import flops_per_token
 from headstart.train.checkpoint import (
     full_model_state,
@@ -246,7 +247,9 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
     trained = (run.total_steps - done) * run.tokens_per_step
     summary = {"out": str(out), "final": str(final), "steps": run.total_steps, "resumed_at": done,
                "val_loss": validation.loss, "val_ppl": validation.perplexity, "seconds": seconds,
-               "tokens_per_s": trained / seconds if seconds and trained else None, **run.ledger.to_dict()}
+               "tokens_per_s": trained / seconds if seconds and trained else None, **run.ledger.to_dict(),
+               "hardware": describe_hardware(ranks.device, ranks.world_size),
+               "compute": "bf16 autocast" if autocast_dtype(cfg.precision, ranks.device) else "fp32"}
     if ranks.is_main:
         write_json_atomic(out / "summary.json", summary)
     return summary
