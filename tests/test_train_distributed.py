@@ -5,11 +5,22 @@ two micro-batches of 4. Losses and weights agree to float tolerance (reductions 
 """
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_support import VOCAB, make_data, make_model, one_thread, run_cli, train_argv, train_records  # noqa: F401
+from train_support import (  # noqa: F401 (one_thread: autouse)
+    VOCAB,
+    make_data,
+    make_model,
+    one_thread,
+    run_cli,
+    subprocess_env,
+    train_argv,
+    train_records,
+)
 
 from headstart.cli.main import main
 
@@ -51,3 +62,30 @@ def test_two_cpu_ranks_match_one_process_with_the_same_global_batch(world, paral
     assert checkpoint["model"]["decoder.embed.weight"].shape == (VOCAB, 32)  # full, not a shard
     assert json.loads((ranks / "summary.json").read_text())["steps"] == STEPS
 
+
+
+WAIT_SCRIPT = """
+import time
+from datetime import timedelta
+
+import torch.distributed as dist
+
+from headstart.train.distributed import init_ranks, wait_for_main, waiting_group
+
+dist.init_process_group("gloo", timeout=timedelta(seconds=2))  # a main group that gives up quickly
+ranks = init_ranks()
+group = waiting_group(ranks)
+if ranks.is_main:
+    time.sleep(5)  # a single-process step longer than the main group's timeout
+wait_for_main(ranks, group)
+print("rank", ranks.rank, "waited")
+"""
+
+
+def test_ranks_wait_for_rank_0_longer_than_the_main_groups_timeout(tmp_path):
+    script = tmp_path / "wait.py"
+    script.write_text(WAIT_SCRIPT)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script)], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(line for line in done.stdout.splitlines() if "waited" in line) == ["rank 0 waited", "rank 1 waited"]

@@ -16,8 +16,7 @@ pipeline fills in the flags that join the steps; a recipe that sets one of them 
                 training_curve.png     student's curve against the teacher's level
 
 Under torchrun, search and train use every rank; the other steps run on rank 0 while the rest wait
-at a barrier, as long as the process group's timeout allows: prepare a large corpus beforehand and
-name it with `data:`.
+for it in a group of their own, whose timeout (two days) outlasts preparing a large corpus.
 """
 
 from __future__ import annotations
@@ -29,12 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch.distributed as dist
-
 from headstart.atomic import write_json_atomic, write_text_atomic
 from headstart.errors import UsageError
 from headstart.train.config import read_mapping
-from headstart.train.distributed import Ranks, close_ranks, init_ranks
+from headstart.train.distributed import Ranks, close_ranks, init_ranks, wait_for_main, waiting_group
 
 STEPS = ("prepare", "importance", "search", "extract", "train", "eval")
 DISTRIBUTED_STEPS = ("search", "train")
@@ -183,6 +180,7 @@ def run_pipeline(recipe: Recipe) -> dict[str, Any]:
     ranks = init_ranks()
     summaries: dict[str, Any] = {}
     try:
+        waiting = waiting_group(ranks)
         for step, args, module in parsed:
             if step in skip:
                 _say(ranks, f"{step}: {args.out} holds this preparation already; skipped")
@@ -194,8 +192,8 @@ def run_pipeline(recipe: Recipe) -> dict[str, Any]:
                     summaries.setdefault("eval", []).append(summary)
                 else:
                     summaries[step] = summary
-            if ranks.is_distributed and step not in DISTRIBUTED_STEPS:
-                dist.barrier()
+            if step not in DISTRIBUTED_STEPS:
+                wait_for_main(ranks, waiting)
     finally:
         close_ranks(ranks)
     if not ranks.is_main:

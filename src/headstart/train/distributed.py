@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -23,6 +24,7 @@ from headstart.model.decoder import Decoder
 
 # FSDP2 warns when a module returns a view; ours returns the gathered head weight, used out of place only.
 warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
+STEP_WAIT = timedelta(days=2)  # how long ranks wait for rank 0's single-process step
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,18 @@ def init_ranks() -> Ranks:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if dist.is_initialized() else 0
     return Ranks(rank, world_size, device, owns_group)
+
+
+def wait_for_main(ranks: Ranks, group: dist.ProcessGroup | None) -> None:
+    """Hold every rank until rank 0 has finished a step it does alone (a no-op in a plain process)."""
+    if ranks.is_distributed:
+        dist.barrier(group=group)
+
+
+def waiting_group(ranks: Ranks, timeout: timedelta = STEP_WAIT) -> dist.ProcessGroup | None:
+    """A gloo group of every rank for `wait_for_main`, with a timeout of its own: preparing a corpus on
+    rank 0 may take hours, while the main group keeps its short timeout to catch a hung collective."""
+    return dist.new_group(backend="gloo", timeout=timeout) if ranks.is_distributed else None
 
 
 def close_ranks(ranks: Ranks) -> None:
