@@ -23,6 +23,7 @@ from headstart.assets import corpus_files
 from headstart.atomic import atomic_dir
 from headstart.eval.text import evaluate_text
 from headstart.model import load_model, save_model
+from headstart.runtime import describe_hardware
 from headstart.subnet import param_count
 from headstart.train.plots import plot_training
 
@@ -42,19 +43,35 @@ class Run:
         self.recipe = json.loads((folder / "train_config.json").read_text())
 
 
-def provenance(run_dir: Path) -> str:
-    """Which code trained the run: the commit of the checkout holding it, and whether its tree was clean."""
+def provenance(run_dir: Path, out_dir: Path) -> str:
+    """Which code trained the run: the commit of the checkout holding it, and whether its tree was clean.
+
+    Asked before anything is written, and blind to the folder being shipped (run.sh ships into its
+    own checkout, replacing the teacher that was there)."""
     git = ["git", "-C", str(run_dir)]
     try:
         commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True)
+        top = Path(subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                                  check=True).stdout.strip())
+        shipped = out_dir.resolve()
+        skip = [f":(top,exclude){shipped.relative_to(top.resolve())}"] if shipped.is_relative_to(top.resolve()) else []
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", ":/", *skip], capture_output=True, text=True,
+                               check=True)
     except (OSError, subprocess.CalledProcessError):
         return "a run outside a git checkout"
     state = "with uncommitted changes" if dirty.stdout.strip() else "clean"
     return f"`recipes/scale-teacher/run.sh` in a checkout of commit {commit.stdout.strip()} ({state})"
 
 
-def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_ppl: float) -> str:
+def hardware(summary: dict) -> str:
+    """Where the run trained. A summary that does not say (headstart recorded it only from late 2026 on)
+    was shipped where it trained, as run.sh does: on this machine's CPU, in fp32."""
+    if "hardware" in summary:
+        return f"{summary['hardware']}, {summary['compute']}"
+    return f"{describe_hardware(torch.device('cpu'))}, fp32"
+
+
+def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_ppl: float, run: str) -> str:
     summary, recipe = teacher.summary, teacher.recipe
     shape = (f"{param_count(cfg) / 1e6:.2f}M ({cfg.n_layer} layers, width {cfg.n_embd}, {cfg.layers[0].n_head} heads, "
              f"MLP {cfg.layers[0].mlp}, context {cfg.max_positions})")
@@ -65,9 +82,9 @@ def card(cfg, teacher: Run, quarter: Run | None, heldout_tokens: int, heldout_pp
         ("data", "Shakespeare, King James Bible, Austen, Brown, fortunes, Python 3.11 docs; held out: *Persuasion*, "
                  "*Hamlet*, *The Tempest*, *Twelfth Night*, Brown humour (cr*)"),
         ("tokens seen", f"{summary['tokens']:,}"),
-        ("run", provenance(teacher.folder)),
+        ("run", run),
         ("training", f"{summary['steps']} steps, {summary['seconds'] / 60:.1f} min at {summary['tokens_per_s']:.0f} "
-                     f"tokens/s on {summary['hardware']}, {summary['compute']}"),
+                     f"tokens/s on {hardware(summary)}"),
         (f"validation loss (held-out documents, first {recipe['eval_tokens']:,} tokens)",
          f"{summary['val_loss']:.4f} (perplexity {summary['val_ppl']:.2f}), fp32 weights"),
         (f"perplexity on *Persuasion* (first {heldout_tokens:,} tokens, window {HELDOUT[2]})",
@@ -109,6 +126,7 @@ def main() -> None:
     teacher, quarter = Run(args.run_dir), Run(args.compare) if args.compare else None
     out_dir = args.out_dir
     model = load_model(teacher.folder / "final")
+    run = provenance(teacher.folder, out_dir)
     with atomic_dir(out_dir) as tmp:
         save_model(model, tmp / "model", dtype=torch.bfloat16)
         for f in (tmp / "model").iterdir():
@@ -121,7 +139,7 @@ def main() -> None:
         (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
         runs = {"teacher": teacher.folder} | ({"quarter-size model": quarter.folder} if quarter else {})
         plot_training(runs, tmp / "training_curve.png", title="scale-model teacher (validation: held-out documents)")
-        (tmp / "README.md").write_text(card(shipped.config, teacher, quarter, result.tokens, result.perplexity))
+        (tmp / "README.md").write_text(card(shipped.config, teacher, quarter, result.tokens, result.perplexity, run))
     print(f"shipped {out_dir}: perplexity {result.perplexity:.2f} on {evaluation['text']}")
 
 

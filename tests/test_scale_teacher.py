@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import transformers
+import yaml
 
 from headstart.assets import corpus_files
 from headstart.errors import UsageError
@@ -40,3 +41,16 @@ def test_it_scores_the_perplexity_its_card_states():
     assert result.perplexity == pytest.approx(card["perplexity"], rel=1e-4)
     assert f"{card['perplexity']:.2f}" in (TEACHER / "README.md").read_text()
 
+
+
+def test_it_is_what_its_recipe_makes():
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "scale-teacher"
+    if not recipe.is_dir():
+        pytest.skip("no recipes/ beside the installed package")
+    architecture = json.loads((recipe / "architecture.json").read_text())
+    shipped = json.loads((TEACHER / "config.json").read_text())
+    assert {k: shipped[k] for k in architecture} == architecture
+    settings = yaml.safe_load((recipe / "train.yaml").read_text())
+    card = (TEACHER / "README.md").read_text()
+    assert json.dumps({k: settings[k] for k in ("tokens", "seq_len", "batch_size", "lr")})[1:-1] in card
+    assert "(clean)" in card  # trained by committed code

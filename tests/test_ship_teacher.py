@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -76,3 +77,22 @@ def test_the_card_states_the_run_and_the_perplexity_of_the_shipped_weights(shipp
                  f"on {teacher['hardware']}, {teacher['compute']}", f"{quarter['val_ppl']:.2f}",
                  "a run outside a git checkout", '"seq_len": 32'):
         assert fact in card, fact
+
+
+def test_the_run_is_clean_whatever_the_folder_being_shipped_holds(tmp_path):
+    spec = importlib.util.spec_from_file_location("ship_teacher", SCRIPT)
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    repo, shipped = tmp_path / "checkout", tmp_path / "checkout" / "teachers" / "scale-teacher"
+    shipped.mkdir(parents=True)
+    (shipped / "model.safetensors").write_text("the teacher before")
+    (repo / ".gitignore").write_text("runs/\n")
+    (repo / "runs" / "train").mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "a checkout"]):
+        subprocess.run([*git, *args], check=True)
+    (shipped / "model.safetensors").write_text("the teacher being replaced")
+    assert ship.provenance(repo / "runs" / "train", shipped).endswith("(clean)")
+    (repo / "loop.py").write_text("a change to the code that trained it")
+    assert ship.provenance(repo / "runs" / "train", shipped).endswith("(with uncommitted changes)")
+    assert ship.provenance(tmp_path, shipped) == "a run outside a git checkout"
