@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -107,20 +108,27 @@ def test_a_bad_recipe_is_one_line_and_writes_nothing(world, capsys, changes, exp
     assert not (world["root"] / "bad").exists()
 
 
-def test_a_teacher_replaced_in_its_folder_prepares_again_and_keeps_no_stale_search(world, capsys):
+def test_a_teacher_replaced_in_its_folder_is_refused_up_front_and_its_new_tokenizer_prepares_again(world, capsys):
     teacher = make_model(world["root"] / "replaced", world["root"] / "tokenizer", "teacher", seed=1)
     config = recipe(world, "replaced-run", teacher=str(teacher), search__evals=2)
     run_json(capsys, config)
+    out = world["root"] / "replaced-run"
+    manifest = (out / "data" / "manifest.json").read_text()
     other = word_tokenizer(world["root"] / "other_tok", 40)  # as many words, other spellings
     (other / "tokenizer.json").write_text((other / "tokenizer.json").read_text().replace('"w1"', '"x1"'))
     make_model(teacher, other, "teacher", seed=2)
     capsys.readouterr()
     assert main(["run", "--config", str(config)]) == 2
     printed, err = capsys.readouterr()
+    assert "holds a run of another teacher" in err and len(err.strip().splitlines()) == 1
+    assert "prepare" not in printed and (out / "data" / "manifest.json").read_text() == manifest
+
+    for step in ("search", "train"):  # as if killed before its search: the old tokenizer's data is redone
+        shutil.rmtree(out / step)
+    _, printed = run_json(capsys, config)
     assert "skipped" not in printed and "prepare ..." in printed
-    assert "belongs to a different search" in err and len(err.strip().splitlines()) == 1
-    manifest = json.loads((world["root"] / "replaced-run" / "data" / "manifest.json").read_text())
-    assert manifest["tokenizer"]["fingerprint"] == tokenizer_fingerprint(load_tokenizer(str(other)))
+    fingerprint = json.loads((out / "data" / "manifest.json").read_text())["tokenizer"]["fingerprint"]
+    assert fingerprint == tokenizer_fingerprint(load_tokenizer(str(other)))
 
 
 def test_under_torchrun_two_ranks_give_the_same_pipeline(world, capsys):

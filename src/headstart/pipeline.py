@@ -6,14 +6,17 @@ flags of that step's own command (`seq_len: 256` is `--seq-len 256`, a list give
 pipeline fills in the flags that join the steps; a recipe that sets one of them is refused.
 
     step        writes (below `out`)   on a second run
-    prepare     data/                  skipped if data/ was prepared by the same command
-                                       (or name an existing folder with a top-level `data:`)
+    prepare     data/                  skipped if data/ was prepared by the same command with
+                                       the same tokenizer (or name a prepared folder with `data:`)
     importance  importance/            optional (only with its section); its scores seed the search
     search      search/                resumed from its journal
     extract     student/               rewritten (cheap, deterministic)
     train       train/                 resumed from its last checkpoint
     eval        eval.json, report.md,  teacher and student on the same held-out tokens, the
                 training_curve.png     student's curve against the teacher's level
+
+A second run of a folder whose search was made with other weights of the teacher (one retrained
+into the same folder) is refused before any step.
 
 Under torchrun, search and train use every rank; the other steps run on rank 0 while the rest wait
 for it in a group of their own, whose timeout (two days) outlasts preparing a large corpus.
@@ -30,6 +33,7 @@ from typing import Any
 
 from headstart.atomic import write_json_atomic, write_text_atomic
 from headstart.errors import UsageError
+from headstart.search.journal import JOURNAL, read_header
 from headstart.train.config import read_mapping
 from headstart.train.distributed import Ranks, close_ranks, init_ranks, wait_for_main, waiting_group
 
@@ -164,6 +168,19 @@ def _already_prepared(args: argparse.Namespace, module: Any) -> bool:
     return manifest["tokenizer"]["fingerprint"] == tokenizer_fingerprint(load_tokenizer(args.tokenizer))
 
 
+def _check_same_teacher(recipe: Recipe) -> None:
+    """Refuse, before any step, to go on with a run whose teacher has since been replaced in its folder:
+    its search journal records the weights it searched (checked again by the search itself)."""
+    header = read_header(recipe.out / "search" / JOURNAL)
+    if header is None or "teacher_weights" not in header:
+        return
+    from headstart.model import load_model, weights_fingerprint
+
+    if header["teacher_weights"] != weights_fingerprint(load_model(recipe.teacher)):
+        raise UsageError(f"{recipe.out} holds a run of another teacher: the weights of {recipe.teacher} have "
+                         "changed since its search", f"give a new --out, or delete {recipe.out} to start over")
+
+
 def _say(ranks: Ranks, message: str) -> None:
     if ranks.is_main:
         print(f"headstart run: {message}", flush=True)
@@ -175,6 +192,7 @@ def run_pipeline(recipe: Recipe) -> dict[str, Any]:
     for _, args, module in parsed:
         if hasattr(module, "check_arguments"):
             module.check_arguments(args)  # values too, before hours of the steps before it
+    _check_same_teacher(recipe)
     # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
     skip = {step for step, args, module in parsed if step == "prepare" and _already_prepared(args, module)}
     ranks = init_ranks()

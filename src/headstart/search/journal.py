@@ -25,6 +25,19 @@ def spec_key(spec: SubnetSpec) -> str:
     return hashlib.sha1(json.dumps(data, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
+JOURNAL = "journal.jsonl"  # its name in a search folder
+
+
+def read_header(path: str | Path) -> dict[str, Any] | None:
+    """The header a journal was started with (teacher, its weights, data, settings), or None if there is none."""
+    try:
+        with Path(path).open() as f:
+            header = json.loads(f.readline())["header"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
 class Journal:
     """journal.jsonl in a search folder: one JSON object per evaluated candidate, flushed as written."""
 
@@ -40,11 +53,7 @@ class Journal:
 
     def _load(self, header: dict[str, Any]) -> None:
         lines = self.path.read_text().splitlines()
-        try:
-            first = json.loads(lines[0])["header"] if lines else None
-        except (json.JSONDecodeError, KeyError, TypeError):
-            first = None
-        if first != header:
+        if read_header(self.path) != header:
             raise UsageError(f"{self.path} belongs to a different search "
                              "(teacher or its weights, space, budget, data or seed differ)",
                              "use a new --out folder, or the same settings to resume")

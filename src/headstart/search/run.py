@@ -21,7 +21,7 @@ from headstart.atomic import write_json_atomic
 from headstart.errors import UsageError
 from headstart.model.decoder import Decoder
 from headstart.progress import progress_bar
-from headstart.search.journal import Journal, spec_key
+from headstart.search.journal import JOURNAL, Journal, spec_key
 from headstart.search.pareto import non_dominated
 from headstart.search.strategies import STRATEGIES, Candidate, Seeds, StrategySettings, first_k_anchor
 from headstart.subnet import Budget, SearchSpace, SubnetSpec, flops_per_token, param_count, spec_latency
@@ -133,7 +133,7 @@ def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, 
     out = Path(out_dir) if out_dir is not None else None
     # every rank reads the journal (it is the replay), only rank 0 writes it; a larger --evals extends a search
     identity = {k: v for k, v in header.items() if k != "evals"}
-    journal = Journal(out / "journal.jsonl", identity) if out is not None else None
+    journal = Journal(out / JOURNAL, identity) if out is not None else None
     bar = progress_bar(total=cfg.evals, desc=f"search ({cfg.strategy})", unit="eval", active=progress and rank == 0)
     evaluator = JournaledEvaluator(objective, teacher, space, journal, cfg, rank, world_size, bar)
     STRATEGIES[cfg.strategy](space, budget, evaluator, cfg.settings, random.Random(cfg.seed), seeds)
