@@ -111,8 +111,8 @@ def main() -> None:
             best = min((r["best"] for r in runs), key=lambda b: b["perplexity"])
             per_seed = [r["best"]["perplexity"] for r in runs]
             rows.append({"budget": budget_text, "bin": [budget.lo, budget.hi], "method": name, "space": space_name,
-                         "teacher": which, "strategy": strategy, "objective": kind, "evaluations":
-                         runs[0]["evaluations"], "best_perplexity_per_seed": per_seed,
+                         "teacher": which, "strategy": strategy, "objective": kind,
+                         "evaluations_per_seed": [r["evaluations"] for r in runs], "best_perplexity_per_seed": per_seed,
                          "median_best_perplexity": statistics.median(per_seed), "best_perplexity": best["perplexity"],
                          "best_params": best["params"], "best_spec": best["spec"],
                          "wall_seconds": sum(r["wall_seconds"] for r in runs),
@@ -124,8 +124,10 @@ def main() -> None:
              "evals per seed | evals/min |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         each = ", ".join(f"{x:.2f}" for x in r["best_perplexity_per_seed"])
+        evals = sorted(set(r["evaluations_per_seed"]))  # a small space can run out of new candidates
+        evals_text = str(evals[0]) if len(evals) == 1 else ", ".join(map(str, r["evaluations_per_seed"]))
         table.append(f"| {r['budget']} | {r['method']} | {r['space']} | {r['median_best_perplexity']:.2f} | {each} | "
-                     f"{r['best_params'] / 1e6:.2f}M | {r['evaluations']} | {r['evals_per_minute']:.2f} |")
+                     f"{r['best_params'] / 1e6:.2f}M | {evals_text} | {r['evals_per_minute']:.2f} |")
     body = (f"{args.teacher} ({total / 1e6:.2f}M parameters; full-teacher perplexity {full.perplexity:.2f}) on "
             f"{windows[:, 1:].numel()} held-out tokens per evaluation (seq {args.seq_len}), {args.evals} evaluations "
             f"per method and seed, {args.seeds} seed(s), population {args.population}. Perplexity of the untrained "
