@@ -95,11 +95,11 @@ def main() -> None:
                 cfg = SearchConfig(space=space_name, budget=budget_text, strategy=strategy, evals=args.evals,
                                    tokens=args.tokens, seq_len=args.seq_len, seed=seed,
                                    settings=StrategySettings(population=args.population))
-                seeds = importance_seed(space, budget, act, cfg.seed) if kind == "seeded" else ()
+                first = importance_seed(space, budget, act, cfg.seed) if kind == "seeded" else ()
                 header = {"teacher": which, "budget": [budget.lo, budget.hi], "method": name, **cfg.to_dict()}
                 out = Path(args.work) / args.name / f"{budget_text.rstrip('%')}pct-{name.replace(' ', '_')}-seed{seed}"
                 t0 = time.perf_counter()
-                summary = run_search(model, space, budget, objective, cfg, out, header, seeds=seeds)
+                summary = run_search(model, space, budget, objective, cfg, out, header, seeds=first)
                 best = summary["best"]
                 if kind == "proxy":  # the proxy's choice, scored by what matters
                     spec = SubnetSpec.from_dict(best["spec"], model.config)
@@ -124,8 +124,8 @@ def main() -> None:
              "evals per seed | evals/min |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         each = ", ".join(f"{x:.2f}" for x in r["best_perplexity_per_seed"])
-        evals = sorted(set(r["evaluations_per_seed"]))  # a small space can run out of new candidates
-        evals_text = str(evals[0]) if len(evals) == 1 else ", ".join(map(str, r["evaluations_per_seed"]))
+        counts = r["evaluations_per_seed"]  # a small space can run out of new candidates
+        evals_text = str(counts[0]) if len(set(counts)) == 1 else ", ".join(map(str, counts))
         table.append(f"| {r['budget']} | {r['method']} | {r['space']} | {r['median_best_perplexity']:.2f} | {each} | "
                      f"{r['best_params'] / 1e6:.2f}M | {evals_text} | {r['evals_per_minute']:.2f} |")
     body = (f"{args.teacher} ({total / 1e6:.2f}M parameters; full-teacher perplexity {full.perplexity:.2f}) on "

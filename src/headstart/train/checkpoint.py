@@ -27,7 +27,7 @@ from torch.distributed.checkpoint.state_dict import (
 from headstart.atomic import atomic_path
 from headstart.data import data_identity
 from headstart.errors import UsageError
-from headstart.model import Decoder, DecoderConfig, weights_fingerprint
+from headstart.model import DecoderConfig
 from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks, barrier
 from headstart.train.ledger import Ledger
@@ -42,13 +42,13 @@ TRAJECTORY = ("tokens", "kd", "kd_weight", "temperature", "kd_top_k", "seq_len",
 
 
 def run_identity(cfg: TrainConfig, student: DecoderConfig, manifest: dict[str, Any],
-                 teacher: Decoder | None) -> dict[str, Any]:
+                 teacher_weights: str | None) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed by this run (the teacher by its weights: one
     retrained into the same folder would change the targets halfway)."""
     return {"settings": {name: getattr(cfg, name) for name in TRAJECTORY},
             "student": student.to_dict(),
             "data": data_identity(manifest),
-            "teacher": weights_fingerprint(teacher) if teacher is not None else None}
+            "teacher": teacher_weights}
 
 
 def checkpoint_dir(out: str | Path) -> Path:

@@ -33,6 +33,7 @@ class RunInputs:
     student: Decoder
     student_dir: Path  # where the student came from: its tokenizer goes into the exported model
     teacher: Decoder | None
+    teacher_weights: str | None  # weights_fingerprint of the teacher: the cache key and checkpoints record it
     kd: KDLoss | None
     cache: LogitCache | None
     manifest: dict[str, Any]
@@ -60,13 +61,13 @@ def _check_teacher(teacher: Decoder, teacher_fp: str, student: Decoder, student_
                          "distil only between models of one vocabulary: extract the student from this teacher")
 
 
-def _open_cache(cfg: TrainConfig, teacher: Decoder | None, student: Decoder, student_fp: str,
-                manifest: dict[str, Any]) -> LogitCache:
+def _open_cache(cfg: TrainConfig, teacher: Decoder | None, teacher_weights: str | None, student: Decoder,
+                student_fp: str, manifest: dict[str, Any]) -> LogitCache:
     key = {"tokenizer": student_fp, "vocab_size": student.config.vocab_size, "top_k": cfg.kd_top_k,
            "seq_len": cfg.seq_len, "batch_size": cfg.batch_size, "seed": cfg.seed,
            "data": data_identity(manifest)}
     if teacher is not None:
-        key["teacher"] = {"config": teacher.config.to_dict(), "weights": weights_fingerprint(teacher)}
+        key["teacher"] = {"config": teacher.config.to_dict(), "weights": teacher_weights}
     return LogitCache.open(cfg.logit_cache, key, writable=teacher is not None)
 
 
@@ -95,7 +96,9 @@ def load_inputs(cfg: TrainConfig, ranks: Ranks, teacher_dtype: torch.dtype = tor
                              f"use --seq-len {model.config.max_positions} or less")
     train = TokenWindows(cfg.data, "train", cfg.seq_len)
     validation = TokenWindows(cfg.data, "validation", cfg.seq_len).fixed_windows(cfg.eval_tokens)
-    cache = _open_cache(cfg, teacher, student, student_fp, manifest) if cfg.logit_cache else None
+    teacher_weights = weights_fingerprint(teacher) if teacher is not None else None
+    cache = _open_cache(cfg, teacher, teacher_weights, student, student_fp, manifest) if cfg.logit_cache else None
     if cfg.random_init:
         init_weights(student, cfg.seed)
-    return RunInputs(student, Path(student.source_dir), teacher, kd, cache, manifest, train, validation)
+    return RunInputs(student, Path(student.source_dir), teacher, teacher_weights, kd, cache, manifest, train,
+                     validation)

@@ -207,8 +207,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
 def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    inputs = load_inputs(cfg, ranks, teacher_dtype=autocast_dtype(cfg.precision, ranks.device) or torch.float32)
-    identity = run_identity(cfg, inputs.student.config, inputs.manifest, inputs.teacher)
+    compute_dtype = autocast_dtype(cfg.precision, ranks.device)
+    inputs = load_inputs(cfg, ranks, teacher_dtype=compute_dtype or torch.float32)
+    identity = run_identity(cfg, inputs.student.config, inputs.manifest, inputs.teacher_weights)
     payload = _checkpoint_to_resume(out, resume, identity)
     run = build_run(cfg, ranks, inputs)
     done = 0
@@ -249,7 +250,7 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
                "val_loss": validation.loss, "val_ppl": validation.perplexity, "seconds": seconds,
                "tokens_per_s": trained / seconds if seconds and trained else None, **run.ledger.to_dict(),
                "hardware": describe_hardware(ranks.device, ranks.world_size),
-               "compute": "bf16 autocast" if autocast_dtype(cfg.precision, ranks.device) else "fp32"}
+               "compute": "bf16 autocast" if compute_dtype else "fp32"}
     if ranks.is_main:
         write_json_atomic(out / "summary.json", summary)
     return summary
