@@ -65,20 +65,23 @@ def test_two_cpu_ranks_match_one_process_with_the_same_global_batch(world, paral
 
 
 WAIT_SCRIPT = """
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import torch.distributed as dist
 
 from headstart.train.distributed import init_ranks, wait_for_main, waiting_group
 
-dist.init_process_group("gloo", timeout=timedelta(seconds=2))  # a main group that gives up quickly
+# a main group that gives up quickly, though not before both ranks are up on a busy machine
+dist.init_process_group("gloo", timeout=timedelta(seconds=10))
 ranks = init_ranks()
 group = waiting_group(ranks)
 if ranks.is_main:
-    time.sleep(5)  # a single-process step longer than the main group's timeout
+    time.sleep(15)  # a single-process step longer than the main group's timeout
 wait_for_main(ranks, group)
-print("rank", ranks.rank, "waited")
+(Path(sys.argv[1]) / f"rank {ranks.rank} waited").touch()  # a file each: the ranks' prints would interleave
 """
 
 
@@ -86,6 +89,7 @@ def test_ranks_wait_for_rank_0_longer_than_the_main_groups_timeout(tmp_path):
     script = tmp_path / "wait.py"
     script.write_text(WAIT_SCRIPT)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                           str(script)], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+                           str(script), str(tmp_path)], env=subprocess_env(), capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert sorted(line for line in done.stdout.splitlines() if "waited" in line) == ["rank 0 waited", "rank 1 waited"]
+    assert sorted(p.name for p in tmp_path.glob("rank *")) == ["rank 0 waited", "rank 1 waited"]
