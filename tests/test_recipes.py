@@ -17,12 +17,15 @@ RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 def test_the_demo_pipeline_recipe_plans_every_step():
     recipe = load_pipeline_recipe(RECIPES / "demo.yaml")
     steps = plan(recipe)
-    assert [step for step, _ in steps] == ["prepare", "search", "extract", "train", "eval", "eval"]
-    for step, argv in steps:
-        args, module = parse_step(step, argv)
-        if step == "train":
+    assert [step.name for step in steps] == [
+        "prepare", "search", "extract", "train", "random:train lr=0.002", "random:train lr=0.004",
+        "random:train lr=0.008", "subnet_ce:train", "eval", "eval"]
+    for step in steps:
+        args, module = parse_step(step.command, step.argv)
+        if step.command == "train":
             cfg = module.config_from_args(args)
-            assert cfg.teacher == "scale-teacher" and cfg.kd == "forward_kl"
+            assert cfg.kd == ("forward_kl" if step.name == "train" else None)
+            assert cfg.random_init == step.name.startswith("random")
 
 
 @pytest.mark.parametrize("name", ["train.yaml", "quarter-student.yaml"])

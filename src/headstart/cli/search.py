@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from headstart.search.strategies import StrategySettings
+from headstart.search.strategies import STRATEGIES, StrategySettings
 
 _DEFAULTS = StrategySettings()
 
@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="fine-layerwise",
                         help="coarse-uniform, coarse-layerwise, fine-uniform, fine-layerwise or layers")
     parser.add_argument("--budget", required=True, help="parameters: 50M, 50%% of the teacher, or a bin LO:HI")
-    parser.add_argument("--strategy", default="evolution", help="evolution, random, stratified or pareto")
+    parser.add_argument("--strategy", default="evolution",
+                        help=f"{', '.join(STRATEGIES)} (oneshot: no search, the importance seed or the first-k anchor)")
     parser.add_argument("--evals", type=int, default=100, help="candidates to evaluate (default 100)")
     parser.add_argument("--out", required=True, metavar="DIR", help="search folder; an existing one is resumed")
     parser.add_argument("--objective", default="perplexity", choices=["perplexity", "importance", "magnitude"],

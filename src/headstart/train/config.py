@@ -56,7 +56,9 @@ class TrainConfig:
     decay_fraction: float = _setting(0.2, "wsd: share of the steps spent in the final linear decay")
     grad_clip: float = _setting(1.0, "clip the global gradient norm to this (0: no clipping)")
     # evaluation, logging, checkpoints
-    eval_every: int = _setting(200, "validate every this many steps (and at the end)")
+    eval_every: int = _setting(200, "validate every this many steps (and at step 0 and the end)")
+    eval_log_spaced: bool = _setting(False, "also validate at steps 1, 2, 4, 8, ... before the first --eval-every "
+                                     "step: the early curve, where a head start is decided")
     eval_tokens: int = _setting(65536, "validation tokens: the first windows of the validation split")
     log_every: int = _setting(1, "write training metrics every this many steps")
     checkpoint_every: int = _setting(200, "write a checkpoint every this many steps (and at the end)")

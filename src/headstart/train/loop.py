@@ -175,6 +175,15 @@ def evaluate(run: Run) -> EvalResult:
                                 device=run.ranks.device)
 
 
+def validation_steps(total_steps: int, eval_every: int, log_spaced: bool) -> set[int]:
+    """The steps after which to validate: 0 (the untrained model), every `eval_every`th, the last, and with
+    `log_spaced` the powers of two below the first `eval_every` step."""
+    steps = {0, total_steps, *range(eval_every, total_steps + 1, eval_every)}
+    if log_spaced:
+        steps |= {2**k for k in range(max(eval_every, 1).bit_length()) if 2**k < min(eval_every, total_steps)}
+    return steps
+
+
 def export_final(run: Run, out: Path) -> Path:
     """OUT/final: the trained student as a Hugging Face folder with the student's tokenizer."""
     state = full_model_state(unwrap(run.student))
@@ -223,6 +232,15 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
                        unit_scale=True, desc="train", active=ranks.is_main)
     start_time = time.perf_counter()
     validation = None
+    validate_at = validation_steps(run.total_steps, cfg.eval_every, cfg.eval_log_spaced)
+
+    def validate(step: int) -> EvalResult:
+        result = evaluate(run)
+        metrics.log({"step": step, "val_loss": result.loss, "val_ppl": result.perplexity, **run.ledger.to_dict()})
+        return result
+
+    if done == 0:
+        validate(0)
     for index in range(done, run.total_steps):
         step = index + 1
         tick = time.perf_counter()
@@ -232,9 +250,8 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
             metrics.log({"step": step, "loss": stats.loss, "ce": stats.ce, "kd": stats.kd, "lr": stats.lr,
                          "grad_norm": stats.grad_norm, "tokens_per_s": run.tokens_per_step / seconds,
                          **run.ledger.to_dict()})
-        if step % cfg.eval_every == 0 or step == run.total_steps:
-            validation = evaluate(run)
-            metrics.log({"step": step, "val_loss": validation.loss, "val_ppl": validation.perplexity})
+        if step in validate_at:
+            validation = validate(step)
         if step % cfg.checkpoint_every == 0 or step == run.total_steps:
             save_checkpoint(out, step, run.student, run.optimizer, run.scheduler, run.ledger, identity, ranks,
                             cfg.keep_checkpoints)

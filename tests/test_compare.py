@@ -1,0 +1,77 @@
+"""The comparison: the validation schedule it reads, the crossing arithmetic, the arms a recipe asks for.
+(Baseline arms run by `headstart run` are tested in test_pipeline.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from headstart.compare import ARMS, CurvePoint, first_crossing, parse_baselines
+from headstart.compare.arms import arm_train_section
+from headstart.compare.report import comparison_table
+from headstart.errors import UsageError
+from headstart.train.loop import validation_steps
+
+
+def test_validation_runs_at_step_0_every_eval_every_steps_the_last_and_log_spaced_early_on():
+    assert validation_steps(25, 10, False) == {0, 10, 20, 25}
+    assert validation_steps(25, 10, True) == {0, 1, 2, 4, 8, 10, 20, 25}
+    assert validation_steps(3, 10, True) == {0, 1, 2, 3}
+
+
+def curve(*points: tuple[int, float, float]) -> list[CurvePoint]:
+    return [CurvePoint(i, t, f, p) for i, (t, f, p) in enumerate(points)]
+
+
+def test_the_crossing_is_interpolated_in_log_perplexity_with_flops_at_the_same_fraction():
+    c = first_crossing(curve((0, 0.0, 400.0), (100, 1e6, 100.0), (200, 2e6, 25.0)), 50.0)
+    # log 50 is halfway between log 100 and log 25
+    assert c.tokens == pytest.approx(150) and c.flops == pytest.approx(1.5e6) and not c.bound
+    exact = first_crossing(curve((0, 0.0, 400.0), (100, 1e6, 100.0)), 100.0)
+    assert exact.tokens == pytest.approx(100)
+
+
+def test_a_curve_that_starts_below_the_target_is_a_bound_and_one_that_never_reaches_it_is_none():
+    early = first_crossing(curve((10, 5.0, 40.0), (20, 10.0, 30.0)), 50.0)
+    assert (early.tokens, early.flops, early.bound) == (10, 5.0, True)
+    never = first_crossing(curve((0, 0.0, 400.0), (100, 1e6, 100.0)), 50.0)
+    assert not never.reached and never.tokens is None
+    # the first time it gets there counts, not a later one
+    again = first_crossing(curve((0, 0, 400.0), (100, 100, 50.0), (200, 200, 60.0), (300, 300, 40.0)), 50.0)
+    assert again.tokens == pytest.approx(100)
+
+
+def test_the_table_says_bounds_ratios_and_unreached():
+    result = {"target_perplexity": 50.0, "reference": "random", "arms": {
+        "random": {"label": "from scratch", "params": 2e6, "lr": "0.004", "perplexity": 50.0,
+                   "to_reference": {"tokens": 1e6, "flops": 1e12, "bound": False, "tokens_ratio": 1.0,
+                                    "flops_ratio": 1.0}},
+        "student": {"label": "student", "params": 2e6, "lr": "0.002", "perplexity": 40.0,
+                    "to_reference": {"tokens": 1.25e5, "flops": 4e11, "bound": False, "tokens_ratio": 8.0,
+                                     "flops_ratio": 2.5}},
+        "bad": {"label": "bad", "params": 2e6, "lr": "0.002", "perplexity": 90.0,
+                "to_reference": {"tokens": None, "flops": None, "bound": False, "tokens_ratio": None,
+                                 "flops_ratio": None}},
+    }}
+    table = comparison_table(result)
+    assert "| student | 2.00M | 0.002 | 40.00 | 125K | 8.00x | 400G | 2.50x |" in table
+    assert "| bad | 2.00M | 0.002 | 90.00 | not reached | - | not reached | - |" in table
+
+
+def test_an_arm_changes_only_what_defines_it():
+    train = {"kd": "forward_kl", "kd_weight": 0.5, "tokens": "1M", "lr": 0.002, "seed": 3}
+    assert arm_train_section(train, ARMS["random"], {"lr": [0.004]}, 0.004) == {
+        "tokens": "1M", "lr": 0.004, "seed": 3, "random_init": True}
+    assert arm_train_section(train, ARMS["firstk_kd"], {"lr": [0.002]}, 0.002) == train
+    assert parse_baselines(["random", "subnet_ce"], train, "r")["random"] == {"lr": [0.002]}
+
+
+@pytest.mark.parametrize(("baselines", "train", "expected"), [
+    ({"randm": {}}, {"kd": "forward_kl"}, "baseline 'randm' is unknown — did you mean random?"),
+    ({"random_kd": {}}, {}, "random_kd distils with the recipe's KD, and train sets no kd"),
+    ({"subnet_ce": {}}, {}, "subnet_ce is the student itself"),
+    ({"random": {"kd": "js"}}, {"kd": "forward_kl"}, "baselines.random.kd is set by the arm itself"),
+    ({"random": {"lr": [True]}}, {"kd": "forward_kl"}, "lr is not a rate or a list of rates"),
+])  # fmt: skip
+def test_a_bad_baselines_section_is_refused_with_what_to_do(baselines, train, expected):
+    with pytest.raises(UsageError, match=expected.replace("?", r"\?")):
+        parse_baselines(baselines, train, "recipe r")
