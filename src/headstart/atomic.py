@@ -41,9 +41,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    tmp_path.chmod(0o666 & ~_umask())
     try:
         yield tmp_path
+        tmp_path.chmod(0o666 & ~_umask())  # after the block: writers such as safetensors' replace the file
         os.replace(tmp_path, path)
     except OSError as err:  # the old file is untouched; a full disk is one line, not a traceback
         raise (write_failure(err, path) or err) from None
@@ -75,7 +75,6 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     try:
         yield tmp
         _move_into_place(tmp, path, overwrite)
@@ -84,8 +83,21 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _ordinary_modes(folder: Path) -> None:
+    """The modes of the user's umask for the folder and all in it: mkdtemp and the temporary files of
+    writers such as safetensors' make them private (0700, 0600)."""
+    mask = _umask()
+    folder.chmod(0o777 & ~mask)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            Path(root, name).chmod(0o777 & ~mask)
+        for name in files:
+            Path(root, name).chmod(0o666 & ~mask)
+
+
 def _move_into_place(tmp: Path, path: Path, overwrite: bool = True) -> None:
     """Rename the finished folder `tmp` to `path`, replacing an old one only once the new one is whole."""
+    _ordinary_modes(tmp)
     if path.exists():
         if not overwrite:
             raise FileExistsError(path)
