@@ -79,9 +79,9 @@ def read_weights(model_dir: Path) -> dict[str, torch.Tensor]:
     if not files:
         if any(model_dir.glob("pytorch_model*.bin")):  # a pickle can run code when loaded: not ours to open
             raise UsageError(f"{model_dir} holds its weights as pytorch_model.bin (a pickle), which headstart does "
-                             "not load", "convert it to safetensors once: python -c \"from transformers import "
-                             f"AutoModelForCausalLM as M; M.from_pretrained('{model_dir}').save_pretrained("
-                             f"'{model_dir}-safetensors')\" and use that folder")
+                             "not load", "convert it to safetensors once, in place: python -c \"from transformers "
+                             f"import AutoModelForCausalLM as M; M.from_pretrained('{model_dir}').save_pretrained("
+                             f"'{model_dir}')\" (it writes model.safetensors beside the tokenizer)")
         raise UsageError(f"{model_dir} has no weights (*.safetensors)", "export or download the model's weights")
     weights: dict[str, torch.Tensor] = {}
     for f in files:
