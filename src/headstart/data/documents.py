@@ -90,22 +90,15 @@ def _chosen(relative: Path, globs: list[str] | None) -> bool:
     return any(fnmatch.fnmatchcase(n, g.lower()) for g in globs for n in names)
 
 
-def _folder_sources(folder: Path, globs: list[str] | None, encoding: str) -> tuple[list[Source], list[Path]]:
-    """The chosen files below a folder, in sorted order, and those skipped for not decoding."""
+def _folder_sources(folder: Path, globs: list[str] | None, encoding: str) -> list[Source]:
+    """The chosen files below a folder, in sorted order."""
     chosen = sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder))
                     and _chosen(p.relative_to(folder), globs))
     if not chosen:
         which = f"files matching {' '.join(globs)}" if globs else f"{', '.join(KINDS)} files"
         raise UsageError(f"input folder {folder} holds no {which} (hidden folders are not read)",
                          "point at the files, or choose them with --glob")
-    sources, skipped = [], []
-    for p in chosen:
-        source = _file_source(p, p.relative_to(folder).as_posix(), encoding, _kind_of(p) or "txt")
-        if _undecodable(source) is None:
-            sources.append(source)
-        else:
-            skipped.append(p)
-    return sources, skipped
+    return [_file_source(p, p.relative_to(folder).as_posix(), encoding, _kind_of(p) or "txt") for p in chosen]
 
 
 def _open_text(source: Source) -> IO[str]:
@@ -164,8 +157,10 @@ def resolve_sources(inputs: list[str | Path | Source], globs: list[str] | None =
     skipped, and counted in one line on stderr.
     """
     check_encoding(encoding)
+    if all(isinstance(item, Source) for item in inputs):
+        return list(inputs)  # checked when they were resolved
     sources: list[Source] = []
-    skipped: list[Path] = []
+    named: set[str] = set()  # files given by name: one that does not decode is an error, not a skip
     for item in inputs:
         if isinstance(item, Source):
             sources.append(item)
@@ -180,21 +175,33 @@ def resolve_sources(inputs: list[str | Path | Source], globs: list[str] | None =
 
             path = corpus_dir(item.removeprefix(CORPUS_PREFIX))
         if path.is_dir():
-            found, left = _folder_sources(path, globs, encoding)
-            sources.extend(found)
-            skipped.extend(left)
+            sources.extend(_folder_sources(path, globs, encoding))
         elif path.is_file():
-            source = _file_source(path, path.name, encoding)
-            if (err := _undecodable(source)) is not None:
-                raise UsageError(f"{path} is not {encoding.upper()} text ({err.reason} at byte {err.start})",
-                                 "convert it, or pass its encoding with --encoding (e.g. latin-1)")
-            sources.append(source)
+            sources.append(_file_source(path, path.name, encoding))
+            named.add(str(path.resolve()))
         else:
             raise UsageError(f"input {item} does not exist", "check the path given to --input")
+    return _decodable(_first_of_each(sources), named, encoding)
+
+
+def _decodable(sources: list[Source], named: set[str], encoding: str) -> list[Source]:
+    """The sources whose text decodes; a named file that does not is an error, others are skipped and counted."""
+    from headstart.progress import progress_bar
+
+    sizes = {s.path: Path(s.path).stat().st_size for s in sources if s.kind in ("txt", "jsonl")}
+    kept, skipped = [], []
+    with progress_bar(total=sum(sizes.values()), desc="checking the text", unit="B", unit_scale=True) as bar:
+        for source in sources:
+            err = _undecodable(source)
+            if err is not None and str(Path(source.path).resolve()) in named:
+                raise UsageError(f"{source.path} is not {encoding.upper()} text ({err.reason} at byte {err.start})",
+                                 "convert it, or pass its encoding with --encoding (e.g. latin-1)")
+            (kept if err is None else skipped).append(source)
+            bar.update(sizes.get(source.path, 0))
     if skipped:
         print(f"prepare: skipped {len(skipped)} of the files found in folders, not {encoding.upper()} text (first: "
-              f"{skipped[0]}); pass their encoding with --encoding to read them", file=sys.stderr)
-    return _first_of_each(sources)
+              f"{skipped[0].path}); pass their encoding with --encoding to read them", file=sys.stderr)
+    return kept
 
 
 def _first_of_each(sources: list[Source]) -> list[Source]:
