@@ -221,11 +221,14 @@ def test_files_are_written_with_the_users_umask(world, tmp_path):
     try:
         assert main([str(a) for a in extract(world, tmp_path, tmp_path / "student")]) == 0
         assert main([str(a) for a in search(world, tmp_path, tmp_path / "search")]) == 0
+        assert main([str(a) for a in prepare(world, tmp_path, tmp_path / "data")]) == 0
+        assert main([str(a) for a in train(world, tmp_path, tmp_path / "run")]) == 0
     finally:
         os.umask(old)
-    for p in [*(tmp_path / "student").iterdir(), *(tmp_path / "search").iterdir()]:
-        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
-    assert stat.S_IMODE((tmp_path / "student").stat().st_mode) == 0o755
+    written = [p for name in ("student", "search", "data", "run") for p in (tmp_path / name).rglob("*")]
+    assert any(p.suffix == ".pt" for p in written) and any(p.suffix == ".png" for p in written)
+    for p in written:
+        assert stat.S_IMODE(p.stat().st_mode) == (0o755 if p.is_dir() else 0o644), p
 
 
 def full_disk(*args, **kwargs):

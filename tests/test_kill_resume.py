@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +18,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from train_support import make_world, one_thread, subprocess_env, train_argv  # noqa: F401 (one_thread: autouse)
+from train_support import json_lines_without, make_world, one_thread, sigkill_when, train_argv  # noqa: F401 (one_thread: autouse)
 
 from headstart import atomic
 from headstart.cli.main import main
@@ -90,11 +86,16 @@ PREPARE_KILLS = {
 }
 
 
+def uninterrupted(tmp_path_factory, argv: Callable[[dict, Path], list[str]], world: dict, name: str) -> Path:
+    """The folder of the step run once, start to finish: what every killed run must end up equal to."""
+    out = tmp_path_factory.mktemp("uninterrupted") / name
+    assert main(argv(world, out)) == 0
+    return out
+
+
 @pytest.fixture(scope="module")
 def prepared(world, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("prepared") / "data"
-    assert main(prepare_argv(world, out)) == 0
-    return out
+    return uninterrupted(tmp_path_factory, prepare_argv, world, "data")
 
 
 @pytest.mark.parametrize("point", PREPARE_KILLS)
@@ -131,16 +132,12 @@ SEARCH_KILLS = {
 
 
 def journal_results(out: Path) -> list[dict]:
-    """The journal without the wall times and timestamps, which differ from run to run."""
-    lines = (out / "journal.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "at")} for line in lines]
+    return json_lines_without(out / "journal.jsonl", "seconds", "at")
 
 
 @pytest.fixture(scope="module")
 def searched(world, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("searched") / "search"
-    assert main(search_argv(world, out)) == 0
-    return out
+    return uninterrupted(tmp_path_factory, search_argv, world, "search")
 
 
 @pytest.mark.parametrize("point", SEARCH_KILLS)
@@ -164,19 +161,9 @@ def test_search_killed_replays_to_the_same_result(world, searched, tmp_path, cap
 def test_a_search_killed_for_real_loses_only_the_candidate_in_flight(world, tmp_path, capsys):
     whole, out = tmp_path / "whole", tmp_path / "killed"
     assert main(search_argv(world, whole, evals=40)) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "headstart", *search_argv(world, out, evals=40)],
-                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal, deadline = out / "journal.jsonl", time.monotonic() + 60
-    try:
-        while not journal.is_file() or journal.read_text().count("\n") < 4:
-            assert proc.poll() is None, "the search ended before it could be killed"
-            assert time.monotonic() < deadline, "no candidate reached the journal"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    journal = out / "journal.jsonl"
+    sigkill_when(search_argv(world, out, evals=40),
+                 lambda: journal.is_file() and journal.read_text().count("\n") >= 4, "a third candidate")
     finished = journal.read_text().count("\n") - 1  # whole lines after the header; a cut one is dropped
     assert 3 <= finished < 40
     capsys.readouterr()
@@ -210,15 +197,12 @@ TRAIN_KILLS = {
 
 
 def curve(out: Path) -> list[dict]:
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"} for line in lines]
+    return json_lines_without(out / "metrics.jsonl", "tokens_per_s")
 
 
 @pytest.fixture(scope="module")
 def trained(world, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("trained") / "run"
-    assert main(train_run_argv(world, out)) == 0
-    return out
+    return uninterrupted(tmp_path_factory, train_run_argv, world, "run")
 
 
 @pytest.mark.parametrize("point", TRAIN_KILLS)
