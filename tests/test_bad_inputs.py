@@ -303,3 +303,27 @@ def test_a_full_disk_while_writing_shards_keeps_the_work_and_is_one_line(world, 
     assert main(argv) == 0
     for name in ("train.bin", "validation.bin"):
         assert (tmp_path / "data" / name).read_bytes() == (world["data"] / name).read_bytes()
+
+
+def test_a_uniform_student_in_remote_code_is_not_called_layer_wise(world, tmp_path, capsys):
+    spec = spec_file(tmp_path, {"embd": 16, "layers": 2})  # GPT-NeoX: 4 heads x 8 is not an embedding of 16
+    assert main(["extract", "--teacher", str(world["student"]), "--spec", str(spec), "--out", str(tmp_path / "s")]) == 0
+    line = capsys.readouterr().out
+    assert "headstart remote-code class (a shape gpt_neox's class cannot hold)" in line and "layer-wise" not in line
+
+
+def test_a_full_disk_that_torch_reports_as_a_runtime_error_is_one_line_too(world, tmp_path, capsys, monkeypatch):
+    from headstart import atomic
+
+    def torch_on_a_full_disk(obj, path, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    class FullDisk:
+        f_bavail, f_frsize = 3, 4096
+
+    monkeypatch.setattr(torch, "save", torch_on_a_full_disk)
+    monkeypatch.setattr(atomic.os, "statvfs", lambda path: FullDisk)
+    assert main([str(a) for a in train(world, tmp_path, tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "step-00000004.pt: the disk is full" in err
+    assert not any((tmp_path / "run" / "checkpoints").iterdir())  # no temp file left
