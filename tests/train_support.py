@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +114,25 @@ def train_records(out: Path) -> list[dict]:
     """The training records (not validation) of a run's metrics.jsonl."""
     lines = (out / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if "loss" in r]
+
+
+def json_lines_without(path: Path, *keys: str) -> list[dict]:
+    """Every record of a JSON-lines file without the given keys (wall times, timestamps: they differ per run)."""
+    return [{k: v for k, v in json.loads(line).items() if k not in keys} for line in path.read_text().splitlines()]
+
+
+def sigkill_when(argv: list[str], ready: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Run `headstart ARGV` in a fresh process and SIGKILL it as soon as `ready()` (polled every 2 ms)."""
+    proc = subprocess.Popen([sys.executable, "-m", "headstart", *argv], env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, f"the command ended before {what}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -41,9 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """What can be checked before the teacher is loaded (`headstart run` checks it before any step)."""
+    from headstart.atomic import check_out_replaceable
+    from headstart.errors import UsageError
+    from headstart.search.journal import JOURNAL
     from headstart.search.run import check_names
 
     check_names(args.strategy, args.cost, args.space)
+    for flag in ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}",
+                             "give a positive number")
+    check_out_replaceable(args.out, "search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -44,13 +44,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    """Every training setting, checked before anything runs (`headstart run` calls it before any step)."""
-    config_from_args(args)
+    """Every training setting, and that --out can be written, checked before anything runs (`headstart run`
+    calls it before any step)."""
+    from headstart.atomic import check_out_writable
+
+    check_out_writable(config_from_args(args).out)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from headstart.train import train
 
+    check_arguments(args)
     summary = train(config_from_args(args), resume=args.resume)
     if os.environ.get("RANK", "0") == "0":
         print(f"trained {summary['tokens']:,} tokens in {summary['steps']} steps: validation loss "

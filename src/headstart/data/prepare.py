@@ -51,7 +51,8 @@ def _check_out_dir(out: Path) -> None:
 
 def _measure(sources: list[Source], text_field: str) -> list[np.ndarray]:
     """UTF-8 bytes of every document, per source: what the split is decided on."""
-    sizes = [np.array([len(t.encode("utf-8")) for t in read_documents(s, text_field)], dtype=np.int64) for s in sources]
+    sizes = [np.array([len(t.encode("utf-8")) for t in read_documents(s, text_field)], dtype=np.int64)
+             for s in progress_bar(sources, desc="measuring", unit="file")]  # a dated line every 30 s in a log
     if sum(len(s) for s in sizes) == 0:
         raise UsageError("the corpus is empty: the inputs hold no text", "give files that contain text")
     return sizes

@@ -31,7 +31,7 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
-    from headstart.model.registry import short_name_dir
+    from headstart.model.registry import known_names, short_name_dir
 
     found = short_name_dir(str(name_or_path))
     if found is not None:
@@ -39,7 +39,8 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     if "/" in str(name_or_path) and not str(name_or_path).startswith((".", "/")):
         return _from_hub(str(name_or_path))
     raise UsageError(f"model {str(name_or_path)!r} does not exist", "give a model folder, a short name "
-                     "(see `headstart models`), or a Hugging Face hub id")
+                     f"({', '.join(known_names())}; `headstart assets` fetches smollm2-135m), or a Hugging Face "
+                     "hub id")
 
 
 def _from_hub(repo_id: str) -> Path:
@@ -71,14 +72,16 @@ def decoder_config(raw: dict) -> DecoderConfig:
 
 
 def read_weights(model_dir: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a single or sharded safetensors checkpoint (or a legacy pytorch_model.bin)."""
+    """All tensors of a single or sharded safetensors checkpoint; pickled pytorch_model.bin folders are refused."""
     index = model_dir / "model.safetensors.index.json"
     files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else []
     files = [model_dir / f for f in files] or sorted(model_dir.glob("*.safetensors"))
     if not files:
-        legacy = model_dir / "pytorch_model.bin"
-        if legacy.is_file():
-            return torch.load(legacy, map_location="cpu", weights_only=True)
+        if any(model_dir.glob("pytorch_model*.bin")):  # a pickle can run code when loaded: not ours to open
+            raise UsageError(f"{model_dir} holds its weights as pytorch_model.bin (a pickle), which headstart does "
+                             "not load", "convert it to safetensors once, in place: python -c \"from transformers "
+                             f"import AutoModelForCausalLM as M; M.from_pretrained('{model_dir}').save_pretrained("
+                             f"'{model_dir}')\" (it writes model.safetensors beside the tokenizer)")
         raise UsageError(f"{model_dir} has no weights (*.safetensors)", "export or download the model's weights")
     weights: dict[str, torch.Tensor] = {}
     for f in files:
@@ -127,9 +130,15 @@ def build_model(cfg: DecoderConfig, state: dict[str, torch.Tensor], dtype: torch
     try:
         model.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
     except RuntimeError as err:
-        raise UsageError(f"weights do not fit the config ({str(err).splitlines()[1].strip()[:120]})",
+        raise UsageError(f"weights do not fit the config ({_first_mismatch(err)})",
                          "re-export the model; its config.json and weights disagree") from None
     return model.eval()
+
+
+def _first_mismatch(err: RuntimeError) -> str:
+    """torch's first complaint, whole ("size mismatch for x.weight: copying a param with shape ...")."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[1] if len(lines) > 1 else lines[0]).removesuffix(".") if lines else "no detail"
 
 
 def save_model(model: Decoder, out_dir: str | Path, tokenizer_dir: Path | None = None,

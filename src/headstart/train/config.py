@@ -32,7 +32,7 @@ class TrainConfig:
     student: str = _setting("", "student: a Hugging Face folder (e.g. an extracted sub-network) or a short name")
     data: str = _setting("", "prepared data folder (`headstart prepare`), tokenized with the student's tokenizer")
     out: str = _setting("", "run folder: train_config.json, metrics.jsonl, tensorboard/, checkpoints/, final/")
-    tokens: int = _setting(0, "token budget: predicted tokens to train on (e.g. 20M); sets the number of steps")
+    tokens: int | None = _setting(None, "token budget: predicted tokens to train on (e.g. 20M); sets the steps")
     random_init: bool = _setting(False, "re-initialise the student: the from-scratch baseline of its architecture")
     # distillation
     teacher: str | None = _setting(None, "teacher folder or short name; with --kd, distil from it (frozen, eval mode)")
@@ -79,7 +79,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Every check that needs no file: a UsageError names the field and a value that works."""
-        missing = [name for name in REQUIRED if not getattr(self, name)]
+        missing = [name for name in REQUIRED if getattr(self, name) in (None, "")]
         if missing:
             flags = ", ".join(f"--{n.replace('_', '-')}" for n in missing)
             raise UsageError(f"missing {flags}", "give them as flags or in the --config recipe")
@@ -134,7 +134,7 @@ def parse_count(text: str | int | float) -> int:
     """A whole number, also as 2e6 or with a k/M/B/T suffix (`--tokens 20M`)."""
     if isinstance(text, int) and not isinstance(text, bool):
         return text
-    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([kKmMbBgGtT]?)\s*", str(text))
+    match = re.fullmatch(r"\s*([-+]?[0-9.eE+-]+)\s*([kKmMbBgGtT]?)\s*", str(text))
     try:
         value = float(match.group(1)) * _SUFFIX.get(match.group(2).lower(), 1) if match else float("nan")
     except ValueError:
