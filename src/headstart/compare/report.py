@@ -131,6 +131,7 @@ def plot_comparison(result: dict[str, Any], out_dir: Path, teacher_perplexity: f
             ax.axhline(teacher_perplexity, ls=":", lw=1, color="black", label="teacher")
         if positive:  # step 0 sits at x = 0, on the linear stretch of the axis
             ax.set_xscale("symlog", linthresh=min(positive))
+            ax.set_xlim(left=0)
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("validation perplexity")
