@@ -147,12 +147,14 @@ def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, c
     raw = yaml.safe_load(config.read_text())
     raw["baselines"] = {"random": {"lr": [0.001, 0.01]}, "subnet_ce": {}, "random_kd": {}, "firstk_kd": {},
                         "random_search_kd": {}}
+    raw["variants"] = {"kd_first_half": {"kd_until": 0.5}}
     config.write_text(yaml.safe_dump(raw))
     result, printed = run_json(capsys, config)
     out = world["root"] / "arms"
     comparison = result["comparison"]
     arms = comparison["arms"]
-    assert list(arms) == ["random", "random_kd", "subnet_ce", "student", "firstk_kd", "random_search_kd"]
+    assert list(arms) == ["random", "random_kd", "subnet_ce", "student", "firstk_kd", "random_search_kd",
+                          "kd_first_half"]
     # the sweep: both rates trained, the better final perplexity kept, and that is the target
     sweep = arms["random"]["sweep"]
     assert set(sweep) == {"0.001", "0.01"} and arms["random"]["lr"] == min(sweep, key=sweep.get)
@@ -171,6 +173,11 @@ def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, c
     assert result["subnetwork"]["perplexity_untrained"] == arms["student"]["curve"][0][2]
     # KD arms pay for the teacher: more FLOPs per token than CE arms of the same architecture
     assert arms["random_kd"]["flops"] > arms["random"]["flops"]
+    # KD for the first half of the steps: the teacher ran for half the tokens, and the curves part after it
+    half = result["steps"]["kd_first_half:train"]
+    assert half["teacher_flops"] == pytest.approx(result["steps"]["train"]["teacher_flops"] / 2)
+    assert arms["kd_first_half"]["curve"][:5] == arms["student"]["curve"][:5]  # up to step 8 of 16
+    assert arms["kd_first_half"]["curve"][-1] != arms["student"]["curve"][-1]
     # firstk_kd made one evaluation, random_search_kd as many as the search
     assert result["steps"]["firstk_kd:search"]["evaluations"] == 1
     assert result["steps"]["random_search_kd:search"]["evaluations"] == 3

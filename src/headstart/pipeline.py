@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from headstart.atomic import write_json_atomic, write_text_atomic
-from headstart.compare.arms import ARMS, REFERENCE, arm_train_section, parse_baselines, student_lr, sweep_folder
+from headstart.compare.arms import (
+    REFERENCE,
+    REPORT_ORDER,
+    ArmPlan,
+    arm_train_section,
+    parse_arms,
+    student_lr,
+    sweep_folder,
+)
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
 from headstart.errors import UsageError
 from headstart.search.journal import JOURNAL, read_header
@@ -62,7 +70,7 @@ class Recipe:
     teacher: str
     data: Path | None  # a prepared folder to use instead of the prepare step
     sections: dict[str, dict[str, Any]]
-    baselines: dict[str, dict[str, Any]]  # arm -> its training overrides, `lr` a list (compare.arms)
+    arms: list[ArmPlan]  # baselines and variants, trained beside the student (compare.arms)
 
     @property
     def data_dir(self) -> Path:
@@ -72,10 +80,10 @@ class Recipe:
 def load_pipeline_recipe(path: str | Path, out: str | Path | None = None) -> Recipe:
     """Read and check a pipeline recipe; `out` overrides the recipe's."""
     raw = read_mapping(path, RECIPE_HELP)
-    unknown = sorted(set(raw) - {"out", "teacher", "data", "baselines", *STEPS})
+    unknown = sorted(set(raw) - {"out", "teacher", "data", "baselines", "variants", *STEPS})
     if unknown:
         raise UsageError(f"recipe {path} has unknown keys {', '.join(unknown)}",
-                         f"use out, teacher, data, baselines and the step sections {', '.join(STEPS)}")
+                         f"use out, teacher, data, baselines, variants and the step sections {', '.join(STEPS)}")
     for key in ("out", "teacher"):
         if not raw.get(key) and not (key == "out" and out):
             raise UsageError(f"recipe {path} names no {key}", f"add `{key}: ...` to it")
@@ -97,9 +105,9 @@ def load_pipeline_recipe(path: str | Path, out: str | Path | None = None) -> Rec
         raise UsageError(f"recipe {path} gives the search no budget", "add `budget: 25%` (or 50M) under search")
     if "tokens" not in sections["train"]:
         raise UsageError(f"recipe {path} gives training no token budget", "add `tokens: 10M` under train")
-    baselines = parse_baselines(raw.get("baselines"), sections["train"], f"recipe {path}")
+    arms = parse_arms(raw.get("baselines"), raw.get("variants"), sections["train"], f"recipe {path}")
     return Recipe(Path(out or raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
-                  sections, baselines)
+                  sections, arms)
 
 
 def section_argv(section: dict[str, Any]) -> list[str]:
@@ -151,7 +159,7 @@ def plan(recipe: Recipe) -> list[Step]:
             "--tokenizer", teacher]
         steps.append(Step("prepare", "prepare", [*tokenizer, *s["prepare"], "--out", data]))
     importance_json = str(out / "importance" / "importance.json")
-    if recipe.sections["importance"] or "firstk_kd" in recipe.baselines:
+    if recipe.sections["importance"] or any(plan.arm.strategy == "oneshot" for plan in recipe.arms):
         steps.append(Step("importance", "importance", ["--teacher", teacher, "--data", data,
                                                        "--out", str(out / "importance"), *s["importance"]]))
     seeded = ["--importance", importance_json] if recipe.sections["importance"] else []
@@ -170,17 +178,17 @@ def plan(recipe: Recipe) -> list[Step]:
 
     search_and_extract(out, "", seeded)
     train("train", out / "student", out / "train", recipe.sections["train"])
-    for name, overrides in recipe.baselines.items():
-        arm, where = ARMS[name], out / "baselines" / name
-        student = out / "student"
-        if arm.strategy is not None:
-            importance = ["--importance", importance_json] if arm.strategy == "oneshot" else seeded
-            search_and_extract(where, f"{name}:", ["--strategy", arm.strategy, *importance])
+    for arm in recipe.arms:
+        where, student = out / arm.folder, out / "student"
+        if arm.arm.strategy is not None:
+            importance = ["--importance", importance_json] if arm.arm.strategy == "oneshot" else seeded
+            search_and_extract(where, f"{arm.name}:", ["--strategy", arm.arm.strategy, *importance])
             student = where / "student"
-        for lr in overrides["lr"]:
-            section = arm_train_section(recipe.sections["train"], arm, overrides, lr)
-            train(f"{name}:train" + (f" lr={lr}" if len(overrides["lr"]) > 1 else ""), student,
-                  where / sweep_folder(overrides["lr"], lr), section)
+        lrs = arm.overrides["lr"]
+        for lr in lrs:
+            section = arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lr)
+            train(f"{arm.name}:train" + (f" lr={lr}" if len(lrs) > 1 else ""), student,
+                  where / sweep_folder(lrs, lr), section)
     windows = ["--tokens", str(_train_field(recipe, "eval_tokens")), "--seq-len", str(_train_field(recipe, "seq_len"))]
     for model in (teacher, str(out / "train" / "final")):
         steps.append(Step("eval", "eval", ["--model", model, "--data", data, *windows, *s["eval"]]))
@@ -267,17 +275,14 @@ def _arm_runs(recipe: Recipe, summaries: dict[str, Any]) -> list[ArmRuns]:
     student_params = summaries["extract"]["params"]
     student = ArmRuns("student", student_label, student_params,
                       {str(student_lr(recipe.sections["train"])): recipe.out / "train"})
-    arms = []
-    for name in ARMS:
-        if name == "firstk_kd":
-            arms.append(student)
-        if name not in recipe.baselines:
-            continue
-        lrs = recipe.baselines[name]["lr"]
-        where = recipe.out / "baselines" / name
-        params = summaries[f"{name}:extract"]["params"] if ARMS[name].strategy else student_params
-        arms.append(ArmRuns(name, ARMS[name].label, params, {str(lr): where / sweep_folder(lrs, lr) for lr in lrs}))
-    return arms
+    runs = {"student": student}
+    for plan in recipe.arms:
+        params = summaries[f"{plan.name}:extract"]["params"] if plan.arm.strategy else student_params
+        lrs = plan.overrides["lr"]
+        runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params,
+                                  {str(lr): recipe.out / plan.folder / sweep_folder(lrs, lr) for lr in lrs})
+    order = [*REPORT_ORDER, *(plan.name for plan in recipe.arms if plan.name not in REPORT_ORDER)]
+    return [runs[name] for name in order if name in runs]
 
 
 def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
@@ -296,7 +301,7 @@ def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
         "tokens_scored": student_eval["tokens"],
         "tasks": {task: {"teacher": teacher_eval["tasks"][task], "student": result}
                   for task, result in student_eval.get("tasks", {}).items()},
-        "comparison": comparison if recipe.baselines else None,
+        "comparison": comparison if recipe.arms else None,
         "steps": summaries,
     }
     write_json_atomic(recipe.out / "eval.json", result)
@@ -307,7 +312,7 @@ def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
           + (f"untrained {untrained:.2f}, " if untrained is not None else "")
           + f"after {result['student']['tokens']:,} tokens {result['student']['perplexity']:.2f} "
           f"(on {result['tokens_scored']:,} held-out tokens); written {recipe.out / 'eval.json'}")
-    if recipe.baselines:
+    if recipe.arms:
         print(f"headstart run: the head start, on the same {result['tokens_scored']:,} held-out tokens "
               f"(report: {recipe.out / 'report.md'}):\n{comparison_table(comparison)}")
     return result

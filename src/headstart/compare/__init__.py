@@ -6,7 +6,7 @@ windows, and the report (report.py) says how many tokens and FLOPs each arm need
 from-scratch arm's final perplexity (crossing.py).
 """
 
-from headstart.compare.arms import ARMS, Arm, parse_baselines
+from headstart.compare.arms import ARMS, Arm, ArmPlan, parse_arms
 from headstart.compare.crossing import Crossing, CurvePoint, first_crossing, read_curve
 
-__all__ = ["ARMS", "Arm", "Crossing", "CurvePoint", "first_crossing", "parse_baselines", "read_curve"]
+__all__ = ["ARMS", "Arm", "ArmPlan", "Crossing", "CurvePoint", "first_crossing", "parse_arms", "read_curve"]

@@ -28,7 +28,7 @@ from headstart.atomic import atomic_path
 from headstart.data import data_identity
 from headstart.errors import UsageError
 from headstart.model import DecoderConfig
-from headstart.train.config import TrainConfig
+from headstart.train.config import TrainConfig, field_defaults
 from headstart.train.distributed import Ranks, barrier
 from headstart.train.ledger import Ledger
 
@@ -36,9 +36,9 @@ FORMAT = 1
 _NAME = re.compile(r"step-(\d{8})\.pt")
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 # Settings a resumed run must share with the checkpoint: they decide what the next steps compute.
-TRAJECTORY = ("tokens", "kd", "kd_weight", "temperature", "kd_top_k", "seq_len", "batch_size", "lr", "min_lr_ratio",
-              "weight_decay", "beta1", "beta2", "schedule", "warmup_fraction", "decay_fraction", "grad_clip", "seed",
-              "precision")
+TRAJECTORY = ("tokens", "kd", "kd_weight", "temperature", "kd_top_k", "kd_until", "seq_len", "batch_size", "lr",
+              "min_lr_ratio", "weight_decay", "beta1", "beta2", "schedule", "warmup_fraction", "decay_fraction",
+              "grad_clip", "seed", "precision")
 
 
 def run_identity(cfg: TrainConfig, student: DecoderConfig, manifest: dict[str, Any],
@@ -105,9 +105,11 @@ def read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(payload, dict) or any(k not in payload for k in keys) or payload["format"] != FORMAT:
         raise UsageError(f"{path} is not a headstart checkpoint of format {FORMAT}", fix)
     theirs = payload["identity"]
+    defaults = field_defaults()  # a setting added since the checkpoint was written had its default then
     for name, value in identity["settings"].items():
-        if theirs["settings"].get(name) != value:
-            raise UsageError(f"checkpoint {path} was made with {name}={theirs['settings'].get(name)!r}, "
+        was = theirs["settings"].get(name, defaults[name])
+        if was != value:
+            raise UsageError(f"checkpoint {path} was made with {name}={was!r}, "
                              f"this run asks {name}={value!r}",
                              "resume with the checkpoint's settings, or start afresh in a new --out")
     if theirs["student"] != identity["student"]:

@@ -40,6 +40,8 @@ class TrainConfig:
     kd_weight: float = _setting(0.7, "share of the KD term in the loss: (1 - w)·CE + w·KD")
     temperature: float = _setting(1.0, "softmax temperature of both distributions in the KD term (scaled back by T²)")
     kd_top_k: int = _setting(64, "k of the topk_ losses, and of the logit cache")
+    kd_until: float = _setting(1.0, "distil for this share of the steps, then train on CE alone (the teacher "
+                               "stops running): KD where it pays most per FLOP")
     logit_cache: str | None = _setting(None, "teacher top-k logit cache: read where filled, filled by --teacher")
     # batches
     seq_len: int = _setting(256, "tokens per training window")
@@ -104,6 +106,8 @@ class TrainConfig:
         elif self.teacher is not None or self.logit_cache is not None:
             raise UsageError("--teacher / --logit-cache given without --kd",
                              "add --kd LOSS (e.g. forward_kl) to distil, or drop them to train on CE alone")
+        if not 0 < self.kd_until <= 1:
+            raise UsageError(f"--kd-until {self.kd_until} is not a share of the steps", "use a value in (0, 1]")
         if self.logit_cache is not None and not self.kd.startswith("topk_"):
             raise UsageError(f"a logit cache holds top-k logits, which --kd {self.kd} cannot use",
                              f"use --kd topk_{self.kd}, or drop --logit-cache")

@@ -140,7 +140,9 @@ def train_step(run: Run, index: int) -> StepStats:
     cfg, ranks = run.cfg, run.ranks
     windows = run.inputs.train.batch(index, cfg.batch_size, cfg.seed, ranks.rank, ranks.world_size)
     rank_tokens = windows[:, 1:].numel()
-    cached = run.teacher.begin_step(index, ranks.rank * windows.shape[0], windows) if run.teacher else False
+    teacher = run.teacher if index < math.ceil(cfg.kd_until * run.total_steps) else None  # KD, then CE alone
+    kd_loss = run.inputs.kd if teacher else None
+    cached = teacher.begin_step(index, ranks.rank * windows.shape[0], windows) if teacher else False
     starts = range(0, windows.shape[0], cfg.micro_batch_size)
     totals = torch.zeros(3, dtype=torch.float64, device=ranks.device)  # objective, CE, KD sums on this rank
     for start in starts:
@@ -149,19 +151,19 @@ def train_step(run: Run, index: int) -> StepStats:
         inputs, targets = batch[:, :-1], batch[:, 1:]
         with gradient_sync(run.student, enabled=start == starts[-1]):
             with run.autocast():
-                teacher = run.teacher.signal(rows, inputs) if run.teacher else None
+                signal = teacher.signal(rows, inputs) if teacher else None
                 hidden, head = run.student(inputs)
-                sums = chunked_losses(hidden, head, targets, run.inputs.kd, teacher, cfg.loss_chunk_tokens)
+                sums = chunked_losses(hidden, head, targets, kd_loss, signal, cfg.loss_chunk_tokens)
             (sums.objective / rank_tokens).backward()
         totals += torch.stack((sums.objective.detach(), sums.ce, sums.kd))
-    if run.teacher:
-        run.teacher.end_step()
+    if teacher:
+        teacher.end_step()
     grad_norm = clip_gradients(run.student, cfg.grad_clip)
     lr = run.scheduler.get_last_lr()[0]
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    ran = rank_tokens if run.teacher and not cached else 0
+    ran = rank_tokens if teacher and not cached else 0
     objective, ce, kd, tokens, ran, read = all_reduce_sum([*totals.tolist(), rank_tokens, ran,
                                                            rank_tokens if cached else 0], ranks)
     run.ledger.add(int(tokens), run.student_fpt, run.teacher_fpt, int(ran), int(read))
