@@ -44,3 +44,23 @@ def test_the_comparison_model_is_a_quarter_of_the_teacher():
 
     read = lambda name: decoder_config(json.loads((RECIPES / "scale-teacher" / name).read_text()))  # noqa: E731
     assert 0.2 < param_count(read("quarter-student.json")) / param_count(read("architecture.json")) < 0.3
+
+
+@pytest.mark.parametrize("path", sorted((RECIPES / "study").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_study_recipe_plans_and_its_steps_parse(path):
+    recipe = load_pipeline_recipe(path)
+    assert str(recipe.out) == f"runs/study/{path.stem}" and str(recipe.data) == "runs/study/data"
+    for step in plan(recipe):
+        args, module = parse_step(step.command, step.argv)
+        if hasattr(module, "check_arguments") and step.command != "train":
+            module.check_arguments(args)
+        if step.command == "train":
+            module.config_from_args(args)
+
+
+def test_the_study_searches_its_headline_sub_network_the_same_way_wherever_it_is_trained():
+    """lr sweep, KD losses and KD per FLOP train the same searched sub-network: their search settings agree."""
+    sections = [load_pipeline_recipe(RECIPES / "study" / f"{name}.yaml").sections
+                for name in ("lr-sweep-25", "kd-losses", "kd-per-flop")]
+    assert all(s["search"] == sections[0]["search"] and s["importance"] == sections[0]["importance"]
+               for s in sections)
