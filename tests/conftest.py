@@ -48,8 +48,9 @@ TINY_CONFIGS: dict[str, Callable[[], transformers.PretrainedConfig]] = {
     "qwen3": lambda: transformers.Qwen3Config(  # head_dim 12 is not hidden / heads (8), as in real Qwen3
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         head_dim=12, intermediate_size=48, max_position_embeddings=64, tie_word_embeddings=True),
-    "phi3": lambda: transformers.Phi3Config(  # a vocabulary that holds Phi3Config's default pad id, 32000, which
-        vocab_size=32001, hidden_size=32,                # a stock export (no special tokens of its own) falls back to num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+    "phi3": lambda: transformers.Phi3Config(  # the vocabulary holds Phi3Config's default pad id (32000), which
+        # a stock export falls back to while it carries no special tokens of the teacher
+        vocab_size=32001, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         intermediate_size=48, max_position_embeddings=64, original_max_position_embeddings=64,
         partial_rotary_factor=0.5, bos_token_id=1, eos_token_id=0, pad_token_id=0),
     "olmo2": lambda: transformers.Olmo2Config(
@@ -63,10 +64,11 @@ def tiny_hf_config(family: str) -> transformers.PretrainedConfig:
     return TINY_CONFIGS[family]()
 
 
-def tiny_hf_model(family: str, seed: int = 0) -> transformers.PreTrainedModel:
+def tiny_hf_model(family: str, seed: int = 0, config: transformers.PretrainedConfig | None = None
+                  ) -> transformers.PreTrainedModel:
     """A random HF model whose biases and norms are randomised too, so a mapping error cannot hide."""
     torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(tiny_hf_config(family), dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_config(config or tiny_hf_config(family), dtype=torch.float32)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "norm" in name or "ln" in name or name.endswith("bias"):
