@@ -108,7 +108,7 @@ def read_weights(model_dir: Path, dtype: torch.dtype | None = None) -> Checkpoin
     if not files:
         legacy = model_dir / "pytorch_model.bin"
         if legacy.is_file():
-            state = torch.load(legacy, map_location="cpu", weights_only=True, mmap=True)
+            state = torch.load(legacy, map_location="cpu", weights_only=True)
             return CheckpointTensors({k: partial(state.__getitem__, k) for k in state}, dtype)
         raise UsageError(f"{model_dir} has no weights (*.safetensors)", "export or download the model's weights")
     readers: dict[str, Callable[[], torch.Tensor]] = {}
