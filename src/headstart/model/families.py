@@ -1,6 +1,6 @@
 """Hugging Face <-> headstart, one entry per family in `FAMILIES`: its config fields, flags and weight map.
 
-Adding a family means adding one `Family` here (for the Llama lineage, one `llama_like(...)` line:
+Adding a family means adding one `Family` here (for the Llama lineage, one `LlamaLike(...)` entry:
 its module names, its flags and where its biases come from); the decoder, activation, counting and
 the tests follow from the decoder's flags. Weight maps are strict both ways: loading fails naming
 any checkpoint tensor the map does not use (see checkpoint.load_model).
@@ -93,7 +93,7 @@ def neox_config(raw: dict) -> DecoderConfig:
     )
 
 
-def neox_to_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
+def neox_to_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
     out = {"embed.weight": sd["gpt_neox.embed_in.weight"], "final_norm.weight": sd["gpt_neox.final_layer_norm.weight"],
            "final_norm.bias": sd["gpt_neox.final_layer_norm.bias"]}
     if not cfg.tie_embeddings:
@@ -114,7 +114,7 @@ def neox_to_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
     return out
 
 
-def neox_from_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
+def neox_from_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
     out = {"gpt_neox.embed_in.weight": sd["embed.weight"], "gpt_neox.final_layer_norm.weight": sd["final_norm.weight"],
            "gpt_neox.final_layer_norm.bias": sd["final_norm.bias"]}
     if not cfg.tie_embeddings:
@@ -202,7 +202,7 @@ class LlamaLike:
                 d[src] = d.get(src, getattr(cfg, flag)) and getattr(cfg, flag)
         return d
 
-    def to_ours(self, sd: StateDict, cfg: DecoderConfig) -> StateDict:
+    def to_ours(self, sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
         out = {"embed.weight": sd["model.embed_tokens.weight"], "final_norm.weight": sd["model.norm.weight"]}
         if not cfg.tie_embeddings:
             out["lm_head.weight"] = sd["lm_head.weight"]
@@ -216,7 +216,7 @@ class LlamaLike:
                     out[f"{q}{m}.weight"] = part
         return out
 
-    def from_ours(self, sd: StateDict, cfg: DecoderConfig) -> StateDict:
+    def from_ours(self, sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
         out = {"model.embed_tokens.weight": sd["embed.weight"], "model.norm.weight": sd["final_norm.weight"]}
         if not cfg.tie_embeddings:
             out["lm_head.weight"] = sd["lm_head.weight"]
@@ -272,13 +272,13 @@ _GPT2_NAMES = {"ln_1": "attn_norm", "ln_2": "mlp_norm", "attn.c_proj": "attn.o",
 _GPT2_CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 
 
-def _transpose_conv1d(sd: StateDict) -> StateDict:
+def _transpose_conv1d(sd: StateDict) -> dict[str, torch.Tensor]:
     """Conv1D [in, out] <-> Linear [out, in], as contiguous tensors (a transpose is its own inverse)."""
     return {k: (v.t().contiguous() if k.endswith(".weight") and any(c in k for c in _GPT2_CONV1D) else v)
             for k, v in sd.items()}
 
 
-def gpt2_to_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
+def gpt2_to_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
     sd = _transpose_conv1d({k.removeprefix("transformer."): v for k, v in sd.items()})
     out = {"embed.weight": sd["wte.weight"], "pos_embed.weight": sd["wpe.weight"],
            "final_norm.weight": sd["ln_f.weight"], "final_norm.bias": sd["ln_f.bias"]}
@@ -294,7 +294,7 @@ def gpt2_to_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
     return out
 
 
-def gpt2_from_ours(sd: StateDict, cfg: DecoderConfig) -> StateDict:
+def gpt2_from_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
     out = {"transformer.wte.weight": sd["embed.weight"], "transformer.wpe.weight": sd["pos_embed.weight"],
            "transformer.ln_f.weight": sd["final_norm.weight"], "transformer.ln_f.bias": sd["final_norm.bias"]}
     if not cfg.tie_embeddings:
@@ -319,7 +319,8 @@ def gpt2_hf_config(cfg: DecoderConfig) -> dict:
 
 # ---------------------------------------------------------------- shared helpers and the table
 
-def _rename(src: StateDict, dst: StateDict, src_prefix: str, dst_prefix: str, names: dict[str, str]) -> None:
+def _rename(src: StateDict, dst: dict[str, torch.Tensor], src_prefix: str, dst_prefix: str,
+            names: dict[str, str]) -> None:
     """Copy weight and bias of each module `src_prefix+a` to `dst_prefix+b`, where present."""
     for a, b in names.items():
         for kind in ("weight", "bias"):
@@ -343,14 +344,14 @@ class Family:
 
 def _llama_like(arch: LlamaLike) -> Family:
     return Family(arch.read_config, arch.to_ours, arch.from_ours, arch.hf_config,
-                  buffers=("rotary_emb.inv_freq", "lm_head.weight"))  # a tied head saved anyway: unused, as in HF
+                  buffers=(".rotary_emb.inv_freq", "lm_head.weight"))  # a tied head saved anyway: unused, as in HF
 
 
 FAMILIES: dict[str, Family] = {
     "gpt_neox": Family(neox_config, neox_to_ours, neox_from_ours, neox_hf_config, buffers=(
-        "attention.bias", "attention.masked_bias", "rotary_emb.inv_freq", "embed_out.weight")),
+        ".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq", "embed_out.weight")),
     "gpt2": Family(gpt2_config, gpt2_to_ours, gpt2_from_ours, gpt2_hf_config,
-                   buffers=("attn.bias", "attn.masked_bias", "lm_head.weight")),
+                   buffers=(".attn.bias", ".attn.masked_bias", "lm_head.weight")),
     "llama": _llama_like(LlamaLike("LlamaForCausalLM", biases=_ATTENTION_BIAS | {"mlp_bias": "mlp_bias"})),
     "mistral": _llama_like(LlamaLike("MistralForCausalLM")),
     "qwen2": _llama_like(LlamaLike("Qwen2ForCausalLM", biases={"qkv_bias": True})),
