@@ -8,7 +8,7 @@ any checkpoint tensor the map does not use (see checkpoint.load_model).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -272,14 +272,41 @@ _GPT2_NAMES = {"ln_1": "attn_norm", "ln_2": "mlp_norm", "attn.c_proj": "attn.o",
 _GPT2_CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 
 
+def _is_conv1d(name: str) -> bool:
+    return name.endswith(".weight") and any(c in name for c in _GPT2_CONV1D)
+
+
 def _transpose_conv1d(sd: StateDict) -> dict[str, torch.Tensor]:
     """Conv1D [in, out] <-> Linear [out, in], as contiguous tensors (a transpose is its own inverse)."""
-    return {k: (v.t().contiguous() if k.endswith(".weight") and any(c in k for c in _GPT2_CONV1D) else v)
-            for k, v in sd.items()}
+    return {k: (v.t().contiguous() if _is_conv1d(k) else v) for k, v in sd.items()}
+
+
+class _Gpt2Checkpoint(Mapping[str, torch.Tensor]):
+    """A GPT-2 checkpoint as Linear weights, read only when asked for: names without the "transformer."
+    prefix, Conv1D weights transposed."""
+
+    def __init__(self, sd: StateDict) -> None:
+        self._sd = sd
+
+    def _key(self, name: str) -> str:
+        return f"transformer.{name}" if f"transformer.{name}" in self._sd else name
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        tensor = self._sd[self._key(name)]
+        return tensor.t().contiguous() if _is_conv1d(name) else tensor
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._key(name) in self._sd
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.removeprefix("transformer.") for k in self._sd)
+
+    def __len__(self) -> int:
+        return len(self._sd)
 
 
 def gpt2_to_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
-    sd = _transpose_conv1d({k.removeprefix("transformer."): v for k, v in sd.items()})
+    sd = _Gpt2Checkpoint(sd)
     out = {"embed.weight": sd["wte.weight"], "pos_embed.weight": sd["wpe.weight"],
            "final_norm.weight": sd["ln_f.weight"], "final_norm.bias": sd["ln_f.bias"]}
     if not cfg.tie_embeddings:
