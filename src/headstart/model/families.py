@@ -17,13 +17,15 @@ from headstart.errors import UsageError
 from headstart.model.decoder import ROPE_TYPES, DecoderConfig, LayerShape, dim_sizes, parameter_dims
 
 StateDict = Mapping[str, torch.Tensor]
+_GEMMA = "embedding scaling by sqrt(hidden), (1 + weight) RMSNorm"
 _REFUSED = {  # architectures users reach for whose behaviour the decoder lacks, and what it lacks
-    "gemma": "embedding scaling by sqrt(hidden) and (1 + weight) RMSNorm",
-    "gemma2": "sliding-window attention, attention and final logit soft-capping, embedding scaling and "
-              "(1 + weight) RMSNorm",
-    "gemma3_text": "sliding-window attention with per-layer RoPE bases, embedding scaling and (1 + weight) RMSNorm",
-    "gemma3": "sliding-window attention with per-layer RoPE bases, embedding scaling and (1 + weight) RMSNorm "
-              "(and its vision tower)",
+    "gemma": _GEMMA,
+    "gemma2": f"sliding-window attention, attention and final-logit soft-capping, norms both before and after "
+              f"each sub-layer, {_GEMMA}",
+    "gemma3_text": f"sliding-window attention with its own RoPE base, norms both before and after each sub-layer, "
+                   f"{_GEMMA}",
+    "gemma3": f"sliding-window attention with its own RoPE base, norms both before and after each sub-layer, "
+              f"{_GEMMA} (and a vision tower)",
     "olmo": "non-parametric LayerNorm",
     "phi": "a parallel block with one shared LayerNorm",
 }
