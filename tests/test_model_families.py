@@ -161,6 +161,11 @@ def test_rope_scaling_matches_transformers_and_round_trips(kind, tokens, tmp_pat
         with torch.no_grad():
             diff = (ours(tokens[:, :length]) - hf_logits(reference, tokens[:, :length])).abs().max().item()
         assert diff <= TOL, f"{kind}, {length} tokens: max |Δlogits| = {diff}"
+    as_v4 = json.loads((tmp_path / "hf/config.json").read_text())  # as checkpoints of transformers 4 spell it
+    scaling = as_v4.pop("rope_parameters")
+    as_v4 |= {"rope_theta": scaling.pop("rope_theta"), "rope_scaling": scaling}
+    (tmp_path / "hf/config.json").write_text(json.dumps(as_v4))
+    assert load_model(tmp_path / "hf").config == ours.config
     save_model(ours, tmp_path / "out")
     assert json.loads((tmp_path / "out/config.json").read_text())["model_type"] == ROPE_SCALINGS[kind][0]
     again = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out")
