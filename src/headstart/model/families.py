@@ -238,10 +238,14 @@ def _rows(cfg: DecoderConfig, shape: LayerShape, name: str) -> int:
 
 
 def _refuse_sliding_window(raw: dict) -> None:
+    """Refuse a window shorter than the context, where any layer uses it (Qwen's layer_types may say none)."""
+    positions = raw.get("max_position_embeddings", 2048)
     window = raw.get("sliding_window") if raw.get("use_sliding_window", True) else None
-    if window is not None and window < raw.get("max_position_embeddings", 2048):
-        raise UsageError(f"sliding-window attention (window {window} < {raw.get('max_position_embeddings')} "
-                         "positions) is not supported", "use a checkpoint without a sliding window")
+    if "sliding_attention" not in raw.get("layer_types", ["sliding_attention"]):
+        window = None
+    if window is not None and window < positions:
+        raise UsageError(f"sliding-window attention (window {window} < {positions} positions) is not supported",
+                         "use a checkpoint without a sliding window")
 
 
 _PHI3_NAMES = {k: v for k, v in _LLAMA_NAMES.items() if k in ("input_layernorm", "post_attention_layernorm",
