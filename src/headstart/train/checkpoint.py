@@ -112,7 +112,7 @@ def read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
             raise UsageError(f"checkpoint {path} was made with {name}={was!r}, "
                              f"this run asks {name}={value!r}",
                              "resume with the checkpoint's settings, or start afresh in a new --out")
-    if theirs["student"] != identity["student"]:
+    if DecoderConfig.from_dict(theirs["student"]).to_dict() != identity["student"]:  # fields added since: defaults
         raise UsageError(f"checkpoint {path} holds a student of another architecture than --student",
                          "resume with the student the run started from, or start afresh in a new --out")
     if theirs["data"] != identity["data"]:
