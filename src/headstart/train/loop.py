@@ -23,7 +23,7 @@ from headstart.errors import UsageError
 from headstart.eval import EvalResult, evaluate_windows
 from headstart.model import DecoderConfig, build_model, save_model
 from headstart.progress import progress_bar
-from headstart.runtime import describe_hardware
+from headstart.runtime import autocast_dtype, compute_autocast, describe_hardware
 from headstart.subnet.counts import flops_per_token
 from headstart.train.checkpoint import (
     Checkpointer,
@@ -57,13 +57,6 @@ from headstart.train.throughput import IntervalMeter
 CONFIG_FILE = "train_config.json"  # the resolved recipe; also what marks a folder as a training run
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on GPUs by default; fp32 (no autocast) on CPUs unless asked."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
-
-
 @dataclass
 class Run:
     """Everything a step touches."""
@@ -86,9 +79,7 @@ class Run:
         return self.cfg.batch_size * self.cfg.seq_len
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.ranks.device.type, dtype=self.dtype)
+        return compute_autocast(self.ranks.device, self.cfg.precision)
 
 
 def _optimizer(module: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
