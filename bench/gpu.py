@@ -1,17 +1,18 @@
-"""The device check's measurements: training tokens/s and MFU with KD, and search evaluations/s in bf16 and fp32.
+"""The device check's measurements: search evaluations/s in bf16 and fp32, and training tokens/s and MFU with KD.
 
-bench/gpu.sh runs this after the CUDA tests, on a machine with one GPU; a minute or two of GPU time:
-- training: headstart's step (build_run / train_step, bf16 autocast, fused AdamW, TF32) with
-  forward-KL distillation, a Pythia-160M-shaped student from a Pythia-410M-shaped teacher (random
-  weights from GPTNeoXConfig, Pythia's vocabulary of 50304), in three variants: eager, torch.compile of the
-  blocks, and compile with activation checkpointing. Each is timed over --steps steps after
-  --warmup steps (compilation happens there), with one wait for the GPU at each end; MFU is the
-  student's 3x and the teacher's 1x forward FLOPs per token (headstart.subnet.counts) over the
-  device's dense bf16 peak (headstart.train.throughput; an unknown GPU gets none).
-- search: perplexity evaluations per second of --candidates random sub-networks (fine-layerwise
-  space, 50% of the teacher's parameters) of the 410M-shaped teacher in fp32 and in bf16 autocast
-  (search/objective.py's two paths), and the largest relative difference of their perplexities.
---dry-run: tiny shapes and two steps on whatever device there is, to check the script on a CPU;
+bench/gpu.sh runs this after the CUDA tests, on a machine with one GPU, within 5 minutes:
+- search: perplexity evaluations per second of 8 random sub-networks (fine-layerwise space, 50%
+  of the parameters) of a Pythia-410M-shaped teacher (random weights from GPTNeoXConfig, Pythia's
+  vocabulary of 50304) in exact fp32 and in bf16 autocast (search/objective.py's two paths), and
+  the largest relative difference of their perplexities;
+- training: headstart's step (build_run / train_step: bf16 autocast, fused AdamW, TF32) with
+  forward-KL distillation of a Pythia-160M-shaped student from that teacher, in three variants:
+  eager, torch.compile of the blocks, and compile with activation checkpointing. Each is timed over
+  10 steps after 4 warm-up steps (compilation happens there), with one wait for the GPU at each end;
+  MFU is the student's 3x and the teacher's 1x forward FLOPs per token (headstart.subnet.counts)
+  over the device's dense bf16 peak (headstart.train.throughput; an unknown GPU gets none).
+Results are written after each part, so a run stopped by its time limit keeps what it measured.
+--dry-run: tiny shapes and one step on whatever device there is, to check the script on a CPU;
 its results go to --results (not bench/results), and say that they measure nothing.
 """
 
@@ -94,6 +95,7 @@ def search(folders: dict[str, Path], args: argparse.Namespace) -> dict:
     rng = random.Random(0)
     specs = [space.sample(rng, budget) for _ in range(args.candidates)]
     rows = {}
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 is exact fp32 here, as in `headstart search`
     for precision in ("fp32", "bf16"):
         objective = PerplexityObjective(teacher, windows, batch_size=args.micro_batch, precision=precision)
         objective(specs[0])  # warm-up: kernels chosen, memory allocated
@@ -145,8 +147,6 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['variant']} | {r['tokens_per_s']:,.0f} | {mfu} | {r['step_s']:.3f} | "
                      f"{r['warmup_s']:.1f} | {memory} |")
     q = result["search"]
-    if q is None:
-        return "\n".join([*lines, "", "Search: not measured (the run stopped before it)."])
     lines += ["", f"Search: {q['candidates']} random 50% sub-networks of the {s['teacher']}-shaped teacher, "
               f"{q['tokens_per_evaluation']} tokens per evaluation.", "",
               "| precision | evaluations/s |", "|---|---|"]
@@ -178,11 +178,10 @@ def main() -> None:
             variants = {"eager": {}, "activation checkpointing": {"activation_checkpointing": True}}
         result = {"setup": {**shapes, "dry_run": args.dry_run, "device": str(device),
                             "peak_flops": peak_flops(device)},
-                  "tests": test_outcomes(args.junit), "training": [], "search": None}
+                  "tests": test_outcomes(args.junit), "search": search(folders, args), "training": []}
         for name, settings in variants.items():  # results written after each part: a timeout keeps what was done
-            result["training"].append(training(folders, work, name, settings, args))
             write_results("gpu", result, markdown(result), folder=args.results or RESULTS)
-        result["search"] = search(folders, args)
+            result["training"].append(training(folders, work, name, settings, args))
     write_results("gpu", result, markdown(result), folder=args.results or RESULTS)
     print(markdown(result))
 

@@ -96,6 +96,8 @@ def _optimizer(module: nn.Module, cfg: TrainConfig, device: torch.device) -> tor
 
 def build_run(cfg: TrainConfig, ranks: Ranks, inputs: RunInputs) -> Run:
     dtype = autocast_dtype(cfg.precision, ranks.device)
+    if cfg.precision != "fp32":  # fp32 asked for by name stays exact fp32
+        allow_tf32(ranks.device)
     student = parallelize(HiddenAndHead(inputs.student), ranks, cfg.parallel, cfg.compile, trainable=True,
                           param_dtype=dtype, activation_checkpointing=cfg.activation_checkpointing)
     teacher = None
@@ -217,8 +219,6 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     compute_dtype = autocast_dtype(cfg.precision, ranks.device)
-    if cfg.precision != "fp32":  # fp32 asked for by name stays exact fp32
-        allow_tf32(ranks.device)
     inputs = load_inputs(cfg, ranks, teacher_dtype=compute_dtype or torch.float32)
     identity = run_identity(cfg, inputs.student.config, inputs.manifest, inputs.teacher_weights)
     payload = _checkpoint_to_resume(out, resume, identity)
