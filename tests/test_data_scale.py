@@ -1,0 +1,89 @@
+"""Data at scale: Hugging Face datasets streamed row by row, a token budget that stops reading, parallel workers."""
+
+import importlib.machinery
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+from conftest import word_tokenizer
+
+from headstart.cli.main import main
+from headstart.data import load_manifest, open_split
+
+ROWS = [{"text": " ".join([f"w{k}"] * (3 + k % 7)), "id": k} for k in range(60)]
+
+
+class Stream:
+    """What datasets.load_dataset(..., streaming=True) returns: rows to iterate, no column to index."""
+
+    def __init__(self, rows, fail_at=None):
+        self.rows, self.fail_at = rows, fail_at
+
+    def __iter__(self):
+        for i, row in enumerate(self.rows):
+            if i == self.fail_at:
+                raise ConnectionError("the hub went away")
+            yield row
+
+
+@pytest.fixture
+def fake_datasets(monkeypatch):
+    """A `datasets` module whose load_dataset streams ROWS and records how it was called."""
+    module = types.ModuleType("datasets")
+    module.__spec__ = importlib.machinery.ModuleSpec("datasets", None)
+    module.calls = []
+    module.fail_at = None
+
+    def load_dataset(name, config=None, split=None, streaming=False):
+        module.calls.append((name, config, split, streaming))
+        if name == "missing/dataset":
+            raise FileNotFoundError(f"Dataset {name} doesn't exist on the Hub")
+        return Stream(ROWS, module.fail_at)
+
+    module.load_dataset = load_dataset
+    monkeypatch.setitem(sys.modules, "datasets", module)
+    return module
+
+
+@pytest.fixture
+def tok_dir(tmp_path):
+    return word_tokenizer(tmp_path / "tok", 100)
+
+
+def prepare(*argv) -> int:
+    return main(["prepare", *map(str, argv)])
+
+
+def all_tokens(out) -> int:
+    return sum(s["tokens"] for s in load_manifest(out)["splits"].values())
+
+
+def test_a_hub_dataset_is_streamed_and_gives_the_tokens_of_the_same_rows_as_a_local_file(tmp_path, tok_dir,
+                                                                                      fake_datasets):
+    assert prepare("--tokenizer", tok_dir, "--input", "hf:org/corpus:sample-10BT", "--out", tmp_path / "hub") == 0
+    assert set(fake_datasets.calls) == {("org/corpus", "sample-10BT", "train", True)}  # streamed, every pass
+    local = tmp_path / "org_corpus.jsonl"
+    local.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    assert prepare("--tokenizer", tok_dir, "--input", local, "--out", tmp_path / "local") == 0
+    hub, files = load_manifest(tmp_path / "hub"), load_manifest(tmp_path / "local")
+    assert hub["sources"][0]["name"] == "org/corpus:sample-10BT" and hub["sources"][0]["documents"] == len(ROWS)
+    assert all_tokens(tmp_path / "hub") == all_tokens(tmp_path / "local")
+    assert sum(s["documents"] for s in hub["splits"].values()) == sum(s["documents"] for s in files["splits"].values())
+
+
+@pytest.mark.parametrize(("spec", "expected"), [("hf:missing/dataset", "could not open Hugging Face dataset"),
+                                                ("hf:org/corpus", "stopped at row 30")])
+def test_a_hub_dataset_that_cannot_be_read_is_one_line_and_no_output(tmp_path, tok_dir, fake_datasets, capsys, spec,
+                                                                     expected):
+    fake_datasets.fail_at = 30
+    assert prepare("--tokenizer", tok_dir, "--input", spec, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and not (tmp_path / "out").exists()
+
+
+def test_a_hub_dataset_without_the_text_column_names_the_columns(tmp_path, tok_dir, fake_datasets, capsys):
+    assert prepare("--tokenizer", tok_dir, "--input", "hf:org/corpus", "--text-field", "body", "--out",
+                   tmp_path / "out") == 2
+    assert "has no column 'body' (columns: text, id)" in capsys.readouterr().err
