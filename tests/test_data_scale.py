@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import word_tokenizer
 
+import headstart.data.prepare as prepare_module
 from headstart.cli.main import main
 from headstart.data import load_manifest, open_split
 
@@ -87,3 +88,37 @@ def test_a_hub_dataset_without_the_text_column_names_the_columns(tmp_path, tok_d
     assert prepare("--tokenizer", tok_dir, "--input", "hf:org/corpus", "--text-field", "body", "--out",
                    tmp_path / "out") == 2
     assert "has no column 'body' (columns: text, id)" in capsys.readouterr().err
+
+
+def test_max_tokens_keeps_the_first_documents_that_hold_that_many_tokens(tmp_path, tok_dir):
+    corpus = tmp_path / "c.jsonl"  # 10-word documents: 11 tokens each with their eos
+    corpus.write_text("".join(json.dumps({"text": " ".join([f"w{k}"] * 10)}) + "\n" for k in range(40)))
+    out = tmp_path / "out"
+    assert prepare("--tokenizer", tok_dir, "--input", corpus, "--out", out, "--max-tokens", "50",
+                   "--val-fraction", "0.2") == 0
+    manifest = load_manifest(out)
+    assert all_tokens(out) == 55 and manifest["sources"][0]["documents"] == 5  # the 5th document crosses 50
+    assert manifest["max_tokens"] == 50 and "--max-tokens 50" in manifest["created_by"]
+    kept = np.concatenate([np.asarray(open_split(manifest, s)) for s in ("train", "validation")])
+    assert sorted({int(t) for t in kept} - {0}) == sorted(int(t) for t in tok_ids(tok_dir, [f"w{k}" for k in range(5)]))
+
+
+def tok_ids(tok_dir, words):
+    from headstart.data import load_tokenizer
+
+    return load_tokenizer(tok_dir).convert_tokens_to_ids(words)
+
+
+def test_max_tokens_reads_no_further_than_it_needs(tmp_path, tok_dir, fake_datasets, monkeypatch):
+    monkeypatch.setattr(prepare_module, "BATCH_CHARS", 16)  # reading runs one batch (4 MB) ahead of the count
+    fake_datasets.fail_at = 30  # rows 0-5 hold the budget: the stream is never read as far as its failure
+    assert prepare("--tokenizer", tok_dir, "--input", "hf:org/corpus", "--out", tmp_path / "out",
+                   "--max-tokens", "40") == 0
+    assert load_manifest(tmp_path / "out")["sources"][0]["documents"] < 30
+
+
+def test_max_tokens_needs_a_given_tokenizer(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text")
+    assert prepare("--train-tokenizer", "300", "--input", corpus, "--out", tmp_path / "out", "--max-tokens", "9") == 2
+    assert "--max-tokens 9 needs --tokenizer" in capsys.readouterr().err

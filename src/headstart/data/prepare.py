@@ -49,18 +49,44 @@ def _check_out_dir(out: Path) -> None:
         )
 
 
-def _measure(sources: list[Source], text_field: str) -> list[np.ndarray]:
-    """UTF-8 bytes of every document, per source: what the split is decided on."""
-    sizes = [np.array([len(t.encode("utf-8")) for t in read_documents(s, text_field)], dtype=np.int64) for s in sources]
+def _measure(sources: list[Source], text_field: str, tok: PreTrainedTokenizerBase | None,
+             max_tokens: int | None) -> list[np.ndarray]:
+    """UTF-8 bytes of every document, per source: what the split is decided on.
+
+    With `max_tokens`, only the first documents in input order count, as many as it takes to reach
+    that many tokens of `tok` (each document's eos included): reading stops there, so a budget
+    of a few billion tokens can be cut from a corpus (or a streamed dataset) of any size.
+    """
+    if max_tokens is None:
+        sizes = [np.array([len(t.encode("utf-8")) for t in read_documents(s, text_field)], dtype=np.int64)
+                 for s in sources]
+    else:
+        sizes = _measure_prefix(sources, text_field, tok, max_tokens)
     if sum(len(s) for s in sizes) == 0:
         raise UsageError("the corpus is empty: the inputs hold no text", "give files that contain text")
     return sizes
 
 
+def _measure_prefix(sources: list[Source], text_field: str, tok: PreTrainedTokenizerBase,
+                    max_tokens: int) -> list[np.ndarray]:
+    """`_measure` of the first documents that hold `max_tokens` tokens (the last one crosses the line)."""
+    backend, tokens = backend_of(tok), 0
+    sizes: list[list[int]] = [[] for _ in sources]
+    docs = ((s, "", text) for s, source in enumerate(sources) for text in read_documents(source, text_field))
+    for batch in _batches(docs):
+        encodings = backend.encode_batch_fast([text for _, _, text in batch], add_special_tokens=False)
+        for (s, _, text), encoding in zip(batch, encodings, strict=True):
+            sizes[s].append(len(text.encode("utf-8")))
+            tokens += len(encoding.ids) + 1
+            if tokens >= max_tokens:
+                return [np.array(z, dtype=np.int64) for z in sizes]
+    return [np.array(z, dtype=np.int64) for z in sizes]
+
+
 def _documents(sources: list[Source], masks: list[np.ndarray], text_field: str) -> Iterator[tuple[int, str, str]]:
-    """(source index, split, text) for every document, in input order."""
+    """(source index, split, text) for every document the masks cover (all, or a --max-tokens prefix), in order."""
     for s, source in enumerate(sources):
-        for index, text in enumerate(read_documents(source, text_field)):
+        for index, text in enumerate(itertools.islice(read_documents(source, text_field), len(masks[s]))):
             yield s, SPLITS[int(masks[s][index])], text
 
 
@@ -170,15 +196,20 @@ def prepare_data(
     val_docs: list[str] | None = None,
     seed: int = 0,
     created_by: str = "headstart prepare",
+    max_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Tokenize `inputs` into `out` (see headstart.data.shards for the layout); return the manifest.
 
     Give exactly one of `tokenizer` (folder or short name) and `train_vocab_size` (train a
-    byte-level BPE of that size on the train split, saved to out/tokenizer/). Every check on
+    byte-level BPE of that size on the train split, saved to out/tokenizer/). `max_tokens` keeps
+    the first documents holding that many tokens (both splits, eos included). Every check on
     the arguments runs before the corpus is read.
     """
     if (tokenizer is None) == (train_vocab_size is None):
         raise UsageError("give exactly one of --tokenizer and --train-tokenizer", "see `headstart prepare --help`")
+    if max_tokens is not None and (tokenizer is None or max_tokens < 1):
+        raise UsageError(f"--max-tokens {max_tokens} needs --tokenizer and a positive count",
+                         "give --tokenizer T (a trained tokenizer's tokens are unknown before it is trained)")
     out, val_docs = Path(out), val_docs or []
     sources = resolve_sources(inputs)
     _check_out_dir(out)
@@ -189,10 +220,10 @@ def prepare_data(
         eos_id(given)
     val_fraction = resolve_val_fraction(val_fraction, val_docs)
     named = matching_sources(sources, val_docs)
-    sizes = _measure(sources, text_field)
+    sizes = _measure(sources, text_field, given, max_tokens)
     masks = choose_validation(sources, sizes, named, val_fraction, seed)
     identity = {  # what the tokens depend on: a crashed run with the same identity is resumed
-        "format": FORMAT, "text_field": text_field,
+        "format": FORMAT, "text_field": text_field, "max_tokens": max_tokens,
         "sources": [[s.path, s.name, len(z), int(z.sum())] for s, z in zip(sources, sizes, strict=True)],
         "validation": hashlib.sha256(b"".join(np.packbits(m).tobytes() for m in masks)).hexdigest(),
         "tokenizer": tokenizer_fingerprint(given) if given is not None else {"train_bpe": train_vocab_size},
@@ -214,6 +245,7 @@ def prepare_data(
             "dtype": token_dtype(vocab_size(tok)).name,
             "splits": splits,
             "split_rule": {"val_fraction": val_fraction, "val_docs": val_docs, "seed": seed, "by": "utf-8 bytes"},
+            "max_tokens": max_tokens,
             "sources": _source_entries(sources, masks, per_source),
             "created_by": created_by,
         }
