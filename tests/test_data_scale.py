@@ -122,3 +122,15 @@ def test_max_tokens_needs_a_given_tokenizer(tmp_path, capsys):
     corpus.write_text("some text")
     assert prepare("--train-tokenizer", "300", "--input", corpus, "--out", tmp_path / "out", "--max-tokens", "9") == 2
     assert "--max-tokens 9 needs --tokenizer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path, tok_dir, monkeypatch):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    monkeypatch.setattr(prepare_module, "BATCH_CHARS", 64)  # many batches in flight at once
+    for n in ("1", "2"):
+        assert prepare("--tokenizer", tok_dir, "--input", corpus, "--out", tmp_path / n, "--workers", n) == 0
+    for name in ("train.bin", "validation.bin"):
+        assert (tmp_path / "2" / name).read_bytes() == (tmp_path / "1" / name).read_bytes()
+    assert "--workers 2" not in load_manifest(tmp_path / "2")["created_by"]  # not part of what the data is

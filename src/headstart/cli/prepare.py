@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation pick")
     parser.add_argument("--max-tokens", type=_count, metavar="N",
                         help="keep the first documents holding N tokens (e.g. 2B; both splits), reading no further")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="tokenize in N processes (default: one, its batch encode on every core)")
 
 
 def _count(text: str) -> int:
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         created_by=command_line(args),
         max_tokens=args.max_tokens,
+        workers=args.workers,
     )
     splits = manifest["splits"]
     print(

@@ -22,6 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from headstart.atomic import resumable_dir, write_json_atomic
 from headstart.data.documents import Source, read_documents, resolve_sources
+from headstart.data.encode import encode_texts, encoded_batches
 from headstart.data.shards import FORMAT, MANIFEST, SPLITS, SplitWriter, token_dtype
 from headstart.data.split import choose_validation, matching_sources, resolve_val_fraction
 from headstart.data.tokenizer import (
@@ -70,14 +71,13 @@ def _measure(sources: list[Source], text_field: str, tok: PreTrainedTokenizerBas
 def _measure_prefix(sources: list[Source], text_field: str, tok: PreTrainedTokenizerBase,
                     max_tokens: int) -> list[np.ndarray]:
     """`_measure` of the first documents that hold `max_tokens` tokens (the last one crosses the line)."""
-    backend, tokens = backend_of(tok), 0
+    backend, dtype, tokens = backend_of(tok), token_dtype(vocab_size(tok)), 0
     sizes: list[list[int]] = [[] for _ in sources]
     docs = ((s, "", text) for s, source in enumerate(sources) for text in read_documents(source, text_field))
     for batch in _batches(docs):
-        encodings = backend.encode_batch_fast([text for _, _, text in batch], add_special_tokens=False)
-        for (s, _, text), encoding in zip(batch, encodings, strict=True):
+        for (s, _, text), ids in zip(batch, encode_texts(backend, [text for _, _, text in batch], dtype), strict=True):
             sizes[s].append(len(text.encode("utf-8")))
-            tokens += len(encoding.ids) + 1
+            tokens += len(ids) + 1
             if tokens >= max_tokens:
                 return [np.array(z, dtype=np.int64) for z in sizes]
     return [np.array(z, dtype=np.int64) for z in sizes]
@@ -104,15 +104,16 @@ def _batches(docs: Iterator[tuple[int, str, str]]) -> Iterator[list[tuple[int, s
 
 
 def _tokenize_into(
-    folder: Path, tok: PreTrainedTokenizerBase, docs: Iterator[tuple[int, str, str]], n_sources: int, total_bytes: int
+    folder: Path, tok: PreTrainedTokenizerBase, docs: Iterator[tuple[int, str, str]], n_sources: int, total_bytes: int,
+    workers: int | None = None,
 ) -> tuple[dict[str, dict[str, int]], np.ndarray]:
-    """Batch-encode documents into one file per split; return split totals and per-source tokens.
+    """Batch-encode documents (by `workers` processes, see headstart.data.encode) into one file per split;
+    return split totals and per-source tokens.
 
     After each batch the files are synced and PROGRESS records how far they are good; a run
     that finds it (after a crash) cuts the files back to that point and goes on from there.
     """
     dtype = token_dtype(vocab_size(tok))
-    backend = backend_of(tok)
     eos = eos_id(tok)
     done = _read_progress(folder, n_sources)
     per_source = np.array(done["per_source"], dtype=np.int64)
@@ -124,10 +125,12 @@ def _tokenize_into(
             writers[split] = SplitWriter(fh, dtype, eos, **done["splits"][split])
         bar = stack.enter_context(progress_bar(total=total_bytes, initial=done["bytes"], unit="B", unit_scale=True,
                                                desc="tokenizing"))
-        for batch in _batches(itertools.islice(docs, done["documents"], None)):
-            encodings = backend.encode_batch_fast([text for _, _, text in batch], add_special_tokens=False)
-            for (s, split, text), encoding in zip(batch, encodings, strict=True):
-                per_source[s, SPLITS.index(split)] += writers[split].write_document(encoding.ids)
+        batches = ((batch, [text for _, _, text in batch])
+                   for batch in _batches(itertools.islice(docs, done["documents"], None)))
+        for batch, arrays in encoded_batches(batches, backend_of(tok), folder / "tokenizer" / "tokenizer.json", dtype,
+                                             workers):
+            for (s, split, text), ids in zip(batch, arrays, strict=True):
+                per_source[s, SPLITS.index(split)] += writers[split].write_document(ids)
                 n_bytes = len(text.encode("utf-8"))
                 done["bytes"] += n_bytes
                 bar.update(n_bytes)
@@ -197,12 +200,14 @@ def prepare_data(
     seed: int = 0,
     created_by: str = "headstart prepare",
     max_tokens: int | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Tokenize `inputs` into `out` (see headstart.data.shards for the layout); return the manifest.
 
     Give exactly one of `tokenizer` (folder or short name) and `train_vocab_size` (train a
     byte-level BPE of that size on the train split, saved to out/tokenizer/). `max_tokens` keeps
-    the first documents holding that many tokens (both splits, eos included). Every check on
+    the first documents holding that many tokens (both splits, eos included); `workers` > 1
+    tokenizes in that many processes (the same bytes). Every check on
     the arguments runs before the corpus is read.
     """
     if (tokenizer is None) == (train_vocab_size is None):
@@ -210,6 +215,8 @@ def prepare_data(
     if max_tokens is not None and (tokenizer is None or max_tokens < 1):
         raise UsageError(f"--max-tokens {max_tokens} needs --tokenizer and a positive count",
                          "give --tokenizer T (a trained tokenizer's tokens are unknown before it is trained)")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers} is not a number of processes", "give 1 or more")
     out, val_docs = Path(out), val_docs or []
     sources = resolve_sources(inputs)
     _check_out_dir(out)
@@ -233,7 +240,8 @@ def prepare_data(
         n_train = sum(int((~m).sum()) for m in masks)
         tok = _tokenizer_into(tmp / "tokenizer", given, train_vocab_size, train_texts, n_train)
         total_bytes = sum(int(s.sum()) for s in sizes)
-        splits, per_source = _tokenize_into(tmp, tok, _documents(sources, masks, text_field), len(sources), total_bytes)
+        splits, per_source = _tokenize_into(tmp, tok, _documents(sources, masks, text_field), len(sources), total_bytes,
+                                            workers)
         manifest = {
             "format": FORMAT,
             "tokenizer": {
