@@ -146,6 +146,8 @@ def train_step(run: Run, index: int) -> StepStats:
     """One optimizer step on global batch `index`; every rank calls it with the same index."""
     cfg, ranks = run.cfg, run.ranks
     windows = run.inputs.train.batch(index, cfg.batch_size, cfg.seed, ranks.rank, ranks.world_size)
+    if ranks.device.type == "cuda":  # a copy from pinned memory does not wait for the GPU to finish its queue
+        windows = windows.pin_memory()
     rank_tokens = windows[:, 1:].numel()
     cached = run.teacher.begin_step(index, ranks.rank * windows.shape[0], windows) if run.teacher else False
     starts = range(0, windows.shape[0], cfg.micro_batch_size)
