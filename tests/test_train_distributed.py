@@ -85,9 +85,10 @@ def assert_same_curve(ours: list[dict], theirs: list[dict]) -> None:
 @pytest.mark.slow
 def test_a_checkpoint_resumes_on_another_number_of_ranks_on_the_same_loss_curve(world):
     root, single = world["root"], train_records(world["root"] / "single")
-    # 1 rank -> 2 FSDP2 ranks, each loading only its shards, checkpointing every step from here on
+    # 1 rank -> 2 FSDP2 ranks, each loading only its shards, checkpointing every step from here on, in the background
     copy_run_until(root / "single", root / "grown", 3)
-    grown = run_cli([*argv(world, "grown"), "--parallel", "fsdp", "--checkpoint-every", "1", "--resume"], ranks=2)
+    grown = run_cli([*argv(world, "grown"), "--parallel", "fsdp", "--checkpoint-every", "1", "--async-checkpoints",
+                     "--resume"], ranks=2)
     assert grown.returncode == 0, grown.stderr[-3000:]
     assert json.loads((root / "grown" / "summary.json").read_text())["resumed_at"] == 3
     assert [r["step"] for r in train_records(root / "grown")] == list(range(1, STEPS + 1))
