@@ -6,13 +6,13 @@ import shutil
 
 import pytest
 import torch
-from train_support import make_world, one_thread, train_records  # noqa: F401 (one_thread: autouse)
+from train_support import kd_config, make_world, one_thread, train_records  # noqa: F401 (one_thread: autouse)
 
 from headstart.model import load_model
 from headstart.model.registry import SHIPPED_DIR
 from headstart.search.objective import PerplexityObjective
 from headstart.subnet.spec import full_spec
-from headstart.train import make_config, train
+from headstart.train import train
 from headstart.train.distributed import init_ranks
 from headstart.train.inputs import load_inputs
 from headstart.train.loop import build_run
@@ -27,10 +27,7 @@ def world(tmp_path_factory):
 
 
 def config(world, out: str, **more):
-    return make_config({"student": world["student"], "data": world["data"], "out": world["root"] / out,
-                        "teacher": world["teacher"], "kd": "forward_kl", "tokens": STEPS * BATCH * SEQ,
-                        "seq_len": SEQ, "batch_size": BATCH, "micro_batch_size": 4, "lr": 3e-3, "eval_every": 4,
-                        "checkpoint_every": 2, "keep_checkpoints": 4} | more)
+    return kd_config(world, out, STEPS, SEQ, BATCH, **more)
 
 
 def losses(world, out: str) -> list[float]:

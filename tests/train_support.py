@@ -111,3 +111,13 @@ def train_records(out: Path) -> list[dict]:
     """The training records (not validation) of a run's metrics.jsonl."""
     lines = (out / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if "loss" in r]
+
+
+def kd_config(world: dict, out: str, steps: int, seq_len: int, batch_size: int, **more):
+    """A TrainConfig distilling world's student from its teacher for `steps` steps, into world's root/out."""
+    from headstart.train import make_config
+
+    return make_config({"student": world["student"], "data": world["data"], "out": world["root"] / out,
+                        "teacher": world["teacher"], "kd": "forward_kl", "tokens": steps * batch_size * seq_len,
+                        "seq_len": seq_len, "batch_size": batch_size, "micro_batch_size": batch_size // 2,
+                        "lr": 3e-3, "eval_every": 3, "checkpoint_every": 2, "keep_checkpoints": 4} | more)
