@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from train_support import kd_config, make_world, one_thread, train_records  # noqa: F401 (one_thread: autouse)
+from train_support import kd_config, make_world, one_thread, prose_windows, train_records  # noqa: F401 (one_thread: autouse)
 
 from headstart.model import load_model
 from headstart.model.registry import SHIPPED_DIR
@@ -69,7 +69,7 @@ def test_asynchronous_checkpoints_of_gpu_state_resume_on_the_same_curve(world):
 @pytest.mark.skipif(not (SHIPPED_DIR / "scale-teacher" / "config.json").is_file(), reason="no shipped scale teacher")
 def test_bf16_search_perplexity_is_within_one_percent_of_fp32():
     teacher = load_model("scale-teacher").cuda()
-    windows = torch.randint(0, teacher.config.vocab_size, (8, 129), generator=torch.Generator().manual_seed(0))
+    windows = prose_windows(SHIPPED_DIR / "scale-teacher" / "tokenizer.json", seq_len=64)
     spec = full_spec(teacher.config)
     fp32 = PerplexityObjective(teacher, windows, precision="fp32")(spec)["perplexity"]
     bf16 = PerplexityObjective(teacher, windows)(spec)["perplexity"]  # auto: bf16 autocast on a GPU

@@ -7,8 +7,7 @@ import shutil
 
 import pytest
 import torch
-from tokenizers import Tokenizer
-from train_support import kd_config, make_world, one_thread, train_records  # noqa: F401 (one_thread: autouse)
+from train_support import kd_config, make_world, one_thread, prose_windows, train_records  # noqa: F401 (one_thread: autouse)
 
 from headstart.model import load_model
 from headstart.model.registry import SHIPPED_DIR
@@ -73,23 +72,12 @@ def test_mfu_is_model_flops_over_the_peak_of_every_device_and_absent_without_a_p
     assert set(meter.read(100, 1e9)) == {"tokens_per_s"}
 
 
-PROSE = """It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in
-want of a wife. However little known the feelings or views of such a man may be on his first entering a
-neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered
-the rightful property of some one or other of their daughters. My dear Mr. Bennet, said his lady to him one
-day, have you heard that Netherfield Park is let at last? Mr. Bennet replied that he had not. But it is,
-returned she; for Mrs. Long has just been here, and she told me all about it. Mr. Bennet made no answer.
-Do you not want to know who has taken it? cried his wife impatiently. You want to tell me, and I have no
-objection to hearing it. This was invitation enough."""
-
 
 @pytest.mark.skipif(not (SHIPPED_DIR / "scale-teacher" / "config.json").is_file(), reason="no shipped scale teacher")
 def test_bf16_autocast_perplexities_of_the_scale_teacher_are_within_one_percent_of_fp32():
     """The tolerance search and evaluation on GPUs rely on: a trained model, its full network and a half one."""
     teacher = load_model("scale-teacher")
-    ids = Tokenizer.from_file(str(SHIPPED_DIR / "scale-teacher" / "tokenizer.json")).encode(PROSE).ids
-    seq = 64
-    windows = torch.tensor([ids[i:i + seq + 1] for i in range(0, len(ids) - seq - 1, seq)])
+    windows = prose_windows(SHIPPED_DIR / "scale-teacher" / "tokenizer.json", seq_len=64)
     full = full_spec(teacher.config)
     half = dataclasses.replace(full, layers=full.layers[: len(full.layers) // 2])
     for spec in (full, half):
