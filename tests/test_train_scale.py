@@ -13,7 +13,7 @@ from headstart.model import load_model
 from headstart.model.registry import SHIPPED_DIR
 from headstart.search.objective import PerplexityObjective
 from headstart.subnet.spec import full_spec
-from headstart.train import train
+from headstart.train import throughput, train
 from headstart.train.checkpoint import RUN_STATE, list_checkpoints
 from headstart.train.distributed import HiddenAndHead, apply_activation_checkpointing
 from headstart.train.throughput import IntervalMeter, model_flops_utilisation, peak_flops
@@ -54,6 +54,16 @@ def test_activation_checkpointing_recomputes_the_same_gradients_under_the_same_n
     assert [n for n, _ in plain.named_parameters()] == [n for n, _ in recomputed.named_parameters()]
     for (name, a), b in zip(plain.named_parameters(), recomputed.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_training_logs_mfu_beside_tokens_per_s_at_each_log_step_where_the_peak_is_known(world, monkeypatch):
+    monkeypatch.setattr(throughput, "peak_flops", lambda device: 1e12)  # as if this CPU were a GPU of the table
+    train(config(world, "mfu", log_every=2))
+    records = train_records(world["root"] / "mfu")
+    assert [r["step"] for r in records] == [2, 4, 6]
+    for r in records:
+        flops_per_token = (r["student_flops"] + r["teacher_flops"]) / r["tokens"]
+        assert r["mfu"] == pytest.approx(r["tokens_per_s"] * flops_per_token / 1e12, rel=1e-9)
 
 
 @pytest.mark.parametrize(("name", "peak"), [("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12),
