@@ -134,3 +134,26 @@ def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path, tok_dir,
     for name in ("train.bin", "validation.bin"):
         assert (tmp_path / "2" / name).read_bytes() == (tmp_path / "1" / name).read_bytes()
     assert "--workers 2" not in load_manifest(tmp_path / "2")["created_by"]  # not part of what the data is
+
+
+def test_under_max_tokens_the_text_is_encoded_once_and_the_bytes_are_those_of_the_prefix_alone(tmp_path, tok_dir,
+                                                                                                monkeypatch):
+    import headstart.data.encode as encode_module
+
+    docs = [json.dumps({"text": " ".join([f"w{k}"] * (4 + k % 5))}) + "\n" for k in range(40)]
+    (tmp_path / "long").mkdir()
+    (tmp_path / "long" / "c.jsonl").write_text("".join(docs))
+    monkeypatch.setattr(prepare_module, "BATCH_CHARS", 16)
+    real, encoded = encode_module.encode_texts, []
+    monkeypatch.setattr(encode_module, "encode_texts", lambda b, texts, d: encoded.extend(texts) or real(b, texts, d))
+    assert prepare("--tokenizer", tok_dir, "--input", tmp_path / "long" / "c.jsonl", "--out", tmp_path / "cut",
+                   "--max-tokens", "60", "--val-fraction", "0.3") == 0
+    kept = load_manifest(tmp_path / "cut")["sources"][0]["documents"]
+    assert kept <= len(encoded) <= kept + 3  # each kept document once (and what one batch reads ahead)
+    (tmp_path / "short").mkdir()
+    (tmp_path / "short" / "c.jsonl").write_text("".join(docs[:kept]))  # the same name: the same split
+    assert prepare("--tokenizer", tok_dir, "--input", tmp_path / "short" / "c.jsonl", "--out", tmp_path / "whole",
+                   "--val-fraction", "0.3") == 0
+    for name in ("train.bin", "validation.bin"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert not list(tmp_path.glob(".*"))  # the measuring pass's tokens are gone

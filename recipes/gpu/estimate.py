@@ -77,7 +77,7 @@ def estimate(recipe_name: str) -> dict:
     prepare_tokens = parse_count(recipe.sections["prepare"]["max_tokens"])
     return {"recipe": recipe_name, "nodes": nodes, "gpus_per_node": per_node,
             "prepare_tokens": prepare_tokens,
-            "prepare_hours_on_2_cores": 2 * prepare_tokens / prepare_tokens_per_s() / 3600,
+            "prepare_hours_on_2_cores": prepare_tokens / prepare_tokens_per_s() / 3600,
             "teacher_params": param_count(teacher), "student_params": param_count(student),
             "student_layers": student.n_layer, "student_width": student.n_embd, "tokens": tokens,
             "train_flops_per_token": train_fpt, "memory_bytes": memory,
@@ -105,8 +105,8 @@ def markdown(rows: list[dict]) -> str:
             fits = "yes" if r["memory_gib_per_gpu"] < 0.9 * g["memory_gib"] else "no"
             lines.append(f"| {g['gpu']} | {fits} | {g['tokens_per_s_per_gpu']:,.0f} | {g['train_hours']:.1f} h | "
                          f"{g['search_seconds']:.0f} s |")
-        lines += ["", f"Prepare tokenizes {r['prepare_tokens'] / 1e9:g}B tokens twice (the measuring pass stops at "
-                  f"--max-tokens, then the writing pass): {r['prepare_hours_on_2_cores']:.1f} h at the "
+        lines += ["", f"Prepare tokenizes {r['prepare_tokens'] / 1e9:g}B tokens (once: the measuring pass that stops "
+                  f"at --max-tokens keeps them for the writing pass): {r['prepare_hours_on_2_cores']:.1f} h at the "
                   f"{prepare_tokens_per_s():,.0f} tokens/s measured on 2 CPU cores (bench/results/data_prepare.md), "
                   "plus the time the hub takes to stream the text; a node's many cores should be faster, which is "
                   "not measured.", ""]
