@@ -41,6 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--val-docs", nargs="+", metavar="GLOB", help="inputs that go to validation whole")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation pick")
+    parser.add_argument("--max-tokens", type=_count, metavar="N",
+                        help="keep the first documents holding N tokens (e.g. 2B; both splits), reading no further")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="tokenize in N processes (default: one, its batch encode on every core)")
+
+
+def _count(text: str) -> int:
+    """A token count such as 2000000, 2e9 or 2B, for argparse."""
+    from headstart.train.config import parse_count
+
+    return parse_count(text)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -59,6 +70,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--glob", *args.glob]
     if args.encoding != "utf-8":
         words += ["--encoding", args.encoding]
+    if args.max_tokens is not None:
+        words += ["--max-tokens", str(args.max_tokens)]
     return shlex.join(words)
 
 
@@ -78,6 +91,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         val_docs=args.val_docs,
         seed=args.seed,
         created_by=command_line(args),
+        max_tokens=args.max_tokens,
+        workers=args.workers,
     )
     splits = manifest["splits"]
     print(

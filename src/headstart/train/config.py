@@ -71,6 +71,9 @@ class TrainConfig:
     compile: bool = _setting(False, "torch.compile each transformer block")
     parallel: str = _setting("ddp", "with several ranks (torchrun): ddp, or fsdp (FSDP2; the teacher is sharded too)")
     loss_chunk_tokens: int = _setting(1024, "tokens per chunk of the loss over the vocabulary")
+    activation_checkpointing: bool = _setting(False, "recompute each block's activations in backward: less memory, "
+                                                     "about a third more compute")
+    async_checkpoints: bool = _setting(False, "write checkpoints from a background thread while training goes on")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
