@@ -27,6 +27,7 @@ from headstart.data.shards import SplitWriter
 from headstart.search import plots as search_plots
 from headstart.search.journal import Journal
 from headstart.search.objective import PerplexityObjective
+from headstart.train import checkpoint as train_checkpoint
 from headstart.train import loop as train_loop
 
 
@@ -182,16 +183,16 @@ def train_run_argv(world: dict, out: Path) -> list[str]:
                                        keep_checkpoints=2)]
 
 
-def half_a_checkpoint(obj, path, *args, **kwargs) -> None:
-    torch.save(obj, path)
-    data = Path(path).read_bytes()
-    Path(path).write_bytes(data[: len(data) // 2])
-    stray_temp_file(Path(path).parent / Path(path).name.split(".")[1], data)
+def half_a_checkpoint(folder: Path, *args, **kwargs) -> None:
+    """What a kill leaves while a checkpoint's files are written: some of them, one cut short."""
+    torch.save({"step": "half"}, folder / "run_state.pt")
+    (folder / "__0_0.distcp").write_bytes(b"\x80\x02half a shard")
 
 
 TRAIN_KILLS = {
     "between checkpoints": lambda p: die_on_call(p, train_loop, "train_step", 11),
-    "mid-write of the third checkpoint": lambda p: die_on_call(p, torch, "save", 3, half_a_checkpoint),
+    "mid-write of the third checkpoint": lambda p: die_on_call(p, train_checkpoint, "write_checkpoint_files", 3,
+                                                               half_a_checkpoint),
     "exporting the final model": lambda p: die_on_call(p, train_loop, "save_model", 1),
 }
 
@@ -223,8 +224,7 @@ def pipeline_recipe(world: dict, out: Path) -> Path:
            "prepare": {"input": [str(world["root"] / "corpus.jsonl")], "val_fraction": 0.1},
            "search": {"budget": "50%", "evals": 6, "population": 3, "tokens": 128, "seq_len": 16},
            "train": {"kd": "forward_kl", "tokens": 768, "seq_len": 16, "batch_size": 4, "micro_batch_size": 4,
-                     "eval_every": 4, "eval_tokens": 128, "checkpoint_every": 4},
-           "eval": {"tokens": 128, "seq_len": 16}}
+                     "eval_every": 4, "eval_tokens": 128, "checkpoint_every": 4}}
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -237,7 +237,7 @@ def test_a_pipeline_killed_at_each_step_resumes_to_the_uninterrupted_result(worl
     assert main(["run", "--config", str(pipeline_recipe(world, whole))]) == 0
     argv = ["run", "--config", str(pipeline_recipe(world, out))]
     for kill in (lambda p: die_on_call(p, PerplexityObjective, "__call__", 3),
-                 lambda p: die_on_call(p, torch, "save", 2, half_a_checkpoint),
+                 lambda p: die_on_call(p, train_checkpoint, "write_checkpoint_files", 2, half_a_checkpoint),
                  lambda p: die_on_call(p, eval_command, "run", 2)):  # the student's evaluation, after the teacher's
         with pytest.MonkeyPatch.context() as patch:
             kill(patch)

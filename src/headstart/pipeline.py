@@ -40,10 +40,13 @@ from headstart.compare.arms import (
     REPORT_ORDER,
     ArmPlan,
     arm_train_section,
+    best_rate,
     parse_arms,
+    short_sweep,
     student_lr,
     sweep_folder,
 )
+from headstart.compare.crossing import read_curve
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
 from headstart.errors import UsageError
 from headstart.search.journal import JOURNAL, read_header
@@ -147,6 +150,7 @@ class Step:
     name: str  # what the pipeline calls it: the command, or `ARM:command` for a baseline arm's steps
     command: str  # the headstart command that runs it
     argv: list[str]
+    pick_lr: tuple[tuple[str, Path], ...] = ()  # train at the best of these (rate, sweep run) once they ran
 
 
 def plan(recipe: Recipe) -> list[Step]:
@@ -171,10 +175,11 @@ def plan(recipe: Recipe) -> list[Step]:
                                                           str(where / "search" / "best.json"),
                                                           "--out", str(where / "student"), *s["extract"]]))
 
-    def train(name: str, student: Path, run_dir: Path, section: dict[str, Any]) -> None:
+    def train(name: str, student: Path, run_dir: Path, section: dict[str, Any],
+              pick_lr: tuple[tuple[str, Path], ...] = ()) -> None:
         kd_teacher = ["--teacher", teacher] if section.get("kd") else []
         steps.append(Step(name, "train", ["--student", str(student), "--data", data, "--out", str(run_dir),
-                                          "--resume", *kd_teacher, *section_argv(section)]))
+                                          "--resume", *kd_teacher, *section_argv(section)], pick_lr))
 
     search_and_extract(out, "", seeded)
     train("train", out / "student", out / "train", recipe.sections["train"])
@@ -184,7 +189,15 @@ def plan(recipe: Recipe) -> list[Step]:
             importance = ["--importance", importance_json] if arm.arm.strategy == "oneshot" else seeded
             search_and_extract(where, f"{arm.name}:", ["--strategy", arm.arm.strategy, *importance])
             student = where / "student"
-        lrs = arm.overrides["lr"]
+        lrs, short = arm.overrides["lr"], arm.overrides.get("sweep_tokens")
+        if short is not None:  # the rates at a short budget, then the best at the full one
+            sweep = tuple(short_sweep(where, lrs))
+            for lr, (_, folder) in zip(lrs, sweep, strict=True):
+                section = arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lr)
+                train(f"{arm.name}:sweep lr={lr}", student, folder, {**section, "tokens": short})
+            train(f"{arm.name}:train", student, where / "train",
+                  arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lrs[0]), sweep)
+            continue
         for lr in lrs:
             section = arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lr)
             train(f"{arm.name}:train" + (f" lr={lr}" if len(lrs) > 1 else ""), student,
@@ -193,6 +206,11 @@ def plan(recipe: Recipe) -> list[Step]:
     for model in (teacher, str(out / "train" / "final")):
         steps.append(Step("eval", "eval", ["--model", model, "--data", data, *windows, *s["eval"]]))
     return steps
+
+
+def _with_lr(argv: list[str], lr: str) -> list[str]:
+    at = argv.index("--lr") + 1
+    return [*argv[:at], lr, *argv[at + 1:]]
 
 
 def _train_field(recipe: Recipe, name: str) -> int:
@@ -253,6 +271,10 @@ def run_pipeline(recipe: Recipe) -> dict[str, Any]:
                 _say(ranks, f"{step.name}: {args.out} holds this preparation already; skipped")
                 continue
             _say(ranks, f"{step.name} ...")
+            if step.pick_lr:  # the sweep before it has run: train at its best rate
+                lr = best_rate(list(step.pick_lr))
+                args, module = parse_step(step.command, _with_lr(step.argv, lr))
+                _say(ranks, f"{step.name}: learning rate {lr}, the best of its sweep")
             if step.command in DISTRIBUTED_STEPS or ranks.is_main:
                 summary = module.run(args)
                 if step.name == "eval":
@@ -278,9 +300,15 @@ def _arm_runs(recipe: Recipe, summaries: dict[str, Any]) -> list[ArmRuns]:
     runs = {"student": student}
     for plan in recipe.arms:
         params = summaries[f"{plan.name}:extract"]["params"] if plan.arm.strategy else student_params
-        lrs = plan.overrides["lr"]
-        runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params,
-                                  {str(lr): recipe.out / plan.folder / sweep_folder(lrs, lr) for lr in lrs})
+        lrs, where, short = plan.overrides["lr"], recipe.out / plan.folder, plan.overrides.get("sweep_tokens")
+        if short is not None:
+            sweep = short_sweep(where, lrs)
+            finals = {lr: read_curve(folder)[-1].perplexity for lr, folder in sweep}
+            runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params, {best_rate(sweep): where / "train"},
+                                      finals, short)
+        else:
+            runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params,
+                                      {str(lr): where / sweep_folder(lrs, lr) for lr in lrs})
     order = [*REPORT_ORDER, *(plan.name for plan in recipe.arms if plan.name not in REPORT_ORDER)]
     return [runs[name] for name in order if name in runs]
 

@@ -8,7 +8,8 @@
 
 Everything else (data order, seed, schedule, batch, tokens, validation windows) is the student's,
 so that the arms differ only in where they start and what they learn from. An arm may override
-training fields; `lr: [1e-3, 2e-3]` trains one run per rate and keeps the best final perplexity.
+training fields; `lr: [1e-3, 2e-3]` trains one run per rate and keeps the best final perplexity, or,
+with `sweep_tokens: 1M`, sweeps the rates at that shorter budget and trains only the best at the full one.
 
 A recipe's `variants:` are arms of its own naming: the student's sub-network trained with other
 settings, KD ones included (`reverse_kl: {kd: reverse_kl}`, `ce_after_half: {kd_until: 0.5}`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from headstart.errors import UsageError
@@ -74,6 +76,15 @@ def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tu
     if raw is not None and not isinstance(raw, dict):
         raise UsageError(f"{where}: {name} is not a mapping", "give it training fields, e.g. lr: [1e-3]")
     overrides = dict(raw or {})
+    sweep_tokens = overrides.pop("sweep_tokens", None)
+    if sweep_tokens is not None:
+        from headstart.train.config import parse_count
+
+        try:
+            sweep_tokens = parse_count(sweep_tokens)
+        except ValueError:
+            raise UsageError(f"{where}: {name}.sweep_tokens={sweep_tokens!r} is not a token count",
+                             "write e.g. sweep_tokens: 1M") from None
     lrs = overrides.pop("lr", student_lr(train))
     lrs = lrs if isinstance(lrs, list) else [lrs]
     if not lrs or any(isinstance(lr, bool) or not isinstance(lr, int | float | str) for lr in lrs):
@@ -82,7 +93,9 @@ def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tu
     if taken:
         raise UsageError(f"{where}: {name}.{taken[0]} is set by the pipeline or the arm itself",
                          "remove it; an arm changes only what defines it")
-    return {**overrides, "lr": lrs}
+    if sweep_tokens is not None and len(lrs) < 2:
+        raise UsageError(f"{where}: {name}.sweep_tokens needs rates to sweep", "give lr: [1e-3, 2e-3, ...]")
+    return {**overrides, "lr": lrs, **({"sweep_tokens": sweep_tokens} if sweep_tokens is not None else {})}
 
 
 def parse_arms(baselines: Any, variants: Any, train: dict[str, Any], where: str) -> list[ArmPlan]:
@@ -104,7 +117,8 @@ def parse_arms(baselines: Any, variants: Any, train: dict[str, Any], where: str)
             raise UsageError(f"{where}: variant name {name!r} is taken or not a plain name",
                              "name it with letters, digits, - and _, other than the baselines' names")
         overrides = _overrides(raw, f"variants.{name}", train, where, ("random_init",))
-        shown = ", ".join(f"{k}={v}" for k, v in overrides.items() if k != "lr") or "the student's settings"
+        shown = ", ".join(f"{k}={v}" for k, v in overrides.items() if k not in ("lr", "sweep_tokens")) or \
+            "the student's settings"
         plans.append(ArmPlan(name, Arm(f"{name} ({shown})", kd=True), overrides, f"variants/{name}"))
     return plans
 
@@ -119,13 +133,31 @@ def student_lr(train: dict[str, Any]) -> Any:
 def arm_train_section(train: dict[str, Any], arm: Arm, overrides: dict[str, Any], lr: Any) -> dict[str, Any]:
     """The student's training section, changed only where the arm differs."""
     section = {k: v for k, v in train.items() if arm.kd or k not in KD_FIELDS}
-    section |= {k: v for k, v in overrides.items() if k != "lr"}
+    section |= {k: v for k, v in overrides.items() if k not in ("lr", "sweep_tokens")}
     section["lr"] = lr
     if arm.random_init:
         section["random_init"] = True
     return section
 
 
+def best_rate(candidates: list[tuple[str, Path]]) -> str:
+    """The rate whose sweep run (a finished training folder) ended at the lowest validation perplexity."""
+    import json
+
+    def final(folder: Path) -> float:
+        try:
+            return json.loads((folder / "summary.json").read_text())["val_ppl"]
+        except (OSError, ValueError, KeyError):
+            raise UsageError(f"the sweep run {folder} has not finished", "run the recipe again to finish it") from None
+
+    return min(candidates, key=lambda c: final(c[1]))[0]
+
+
+def short_sweep(where: Path, lrs: list[Any]) -> list[tuple[str, Path]]:
+    """(rate, run folder) of each run of a sweep at the shorter `sweep_tokens` budget."""
+    return [(str(lr), where / f"sweep-lr{float(lr):g}") for lr in lrs]
+
+
 def sweep_folder(lrs: list[Any], lr: Any) -> str:
-    """`train` for a single run, `train-lr0.002` for each run of a sweep."""
+    """`train` for a single run, `train-lr0.002` for each run of a sweep at the full budget."""
     return "train" if len(lrs) == 1 else f"train-lr{float(lr):g}"

@@ -19,6 +19,8 @@ class ArmRuns:
     label: str
     params: int
     runs: dict[str, Path]  # learning rate (as written in the recipe) -> training run folder
+    sweep: dict[str, float] | None = None  # a sweep at a shorter budget: rate -> its final perplexity there
+    sweep_tokens: int | None = None
 
     def curves(self) -> dict[str, list[CurvePoint]]:
         return {lr: read_curve(folder) for lr, folder in self.runs.items()}
@@ -43,7 +45,8 @@ def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
         curve = curves[best]
         row: dict[str, Any] = {
             "label": arm.label, "params": arm.params, "lr": best, "run": str(arm.runs[best]),
-            "sweep": {lr: _final(c) for lr, c in curves.items()} if len(curves) > 1 else None,
+            "sweep": arm.sweep or ({lr: _final(c) for lr, c in curves.items()} if len(curves) > 1 else None),
+            "sweep_tokens": arm.sweep_tokens,
             "perplexity_untrained": curve[0].perplexity if curve and curve[0].step == 0 else None,
             "perplexity": _final(curve), "tokens": curve[-1].tokens if curve else 0,
             "flops": curve[-1].flops if curve else 0.0,
@@ -109,8 +112,10 @@ def sweep_lines(result: dict[str, Any]) -> str:
     for row in result["arms"].values():
         if row["sweep"]:
             rates = ", ".join(f"{float(lr):g}: {ppl:.2f}" for lr, ppl in row["sweep"].items())
-            lines.append(f"- {row['label']}: learning rate swept ({rates}); kept {float(row['lr']):g}, the best "
-                         "final perplexity.")
+            budget = f" at {row['sweep_tokens']:,} tokens" if row.get("sweep_tokens") else ""
+            then = ", then trained at the full budget" if row.get("sweep_tokens") else ""
+            lines.append(f"- {row['label']}: learning rate swept{budget} ({rates}); kept {float(row['lr']):g}, the "
+                         f"best final perplexity{then}.")
     return "\n".join(lines)
 
 

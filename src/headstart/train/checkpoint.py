@@ -33,6 +33,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_state_dict,
 )
 
+from headstart.atomic import disk_failures
 from headstart.data import data_identity
 from headstart.errors import UsageError
 from headstart.model import DecoderConfig
@@ -95,9 +96,12 @@ def write_checkpoint_files(folder: Path, tensors: dict[str, Any], run_state: dic
     `tensors`. Returns the pending write when `asynchronous`, else None once everything is on disk."""
     if run_state is not None:
         torch.save(run_state, folder / RUN_STATE)
-    if asynchronous:
-        return dcp.async_save(tensors, checkpoint_id=folder, process_group=process_group)
-    dcp.save(tensors, checkpoint_id=folder, process_group=process_group)
+    try:
+        if asynchronous:
+            return dcp.async_save(tensors, checkpoint_id=folder, process_group=process_group)
+        dcp.save(tensors, checkpoint_id=folder, process_group=process_group)
+    except CheckpointException as err:  # DCP wraps each rank's failure; a disk's is raised as itself
+        raise next((e for e, _ in err.failures.values() if isinstance(e, OSError | RuntimeError)), err) from None
     return None
 
 
@@ -133,8 +137,9 @@ class Checkpointer:
             tmp.mkdir(parents=True)
         barrier(self.ranks)
         try:
-            pending = write_checkpoint_files(tmp, {"model": model_state, "optimizer": optimizer_state}, run_state,
-                                             self.group, self.asynchronous)
+            with disk_failures(final):  # a full disk: one line, the checkpoints before it intact
+                pending = write_checkpoint_files(tmp, {"model": model_state, "optimizer": optimizer_state},
+                                                 run_state, self.group, self.asynchronous)
         except BaseException:
             if self.ranks.is_main:
                 shutil.rmtree(tmp, ignore_errors=True)
