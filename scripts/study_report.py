@@ -1,8 +1,9 @@
 """results/study/report.md: the study's runs (recipes/study/*.yaml, run by recipes/study/run.sh) in one report.
 
 Each run's own comparison (eval.json, written by `headstart run`) is shown as it is; runs without a
-from-scratch arm of their own (the analyses) race to the from-scratch arm of the learning-rate sweep
-at the same budget and percentage, which trained on the same data order, seed, schedule and tokens.
+from-scratch arm of their own (the analyses) race to the headline's from-scratch arm at the same
+percentage and token count (the best run of its learning-rate sweep, for the shorter analyses), which
+trained on the same data order, seed and schedule.
 A run not yet made is listed as such. Run from the repository root: python scripts/study_report.py
 """
 
@@ -19,8 +20,6 @@ from headstart.compare.report import ArmRuns, compare, comparison_table, plot_co
 SECTIONS = {  # title -> (runs, what it answers)
     "Headline": (["headline-25", "headline-25-seed1", "headline-50", "headline-50-seed1"],
                  "tokens and FLOPs a searched, distilled student saves against a tuned from-scratch model"),
-    "Learning-rate sweeps of the from-scratch arm": (["lr-sweep-25", "lr-sweep-50"],
-                                                     "the rate the headline's from-scratch arm trains with"),
     "Search-space granularity": ([f"granularity-{s}" for s in ("coarse-uniform", "coarse-layerwise", "fine-uniform",
                                                                  "fine-layerwise", "layers")],
                                  "which space to search, at equal evaluations"),
@@ -51,15 +50,20 @@ def _student_row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reference(runs: Path, result: dict[str, Any]) -> ArmRuns | None:
-    """The from-scratch arm of the sweep at the run's budget, when it trained as many tokens."""
+    """The from-scratch arm at the run's budget and token count: the headline's, or the best run of its
+    learning-rate sweep (which trained at the analyses' shorter budget, on the same data order and seed)."""
     budget = result["steps"]["search"]["best"]["params"] / result["teacher"]["params"]
-    sweep = _load(runs, "lr-sweep-25" if budget < 0.375 else "lr-sweep-50")
-    if not sweep or not sweep.get("comparison") or "random" not in sweep["comparison"]["arms"]:
+    headline = _load(runs, "headline-25" if budget < 0.375 else "headline-50")
+    if not headline or "random" not in (headline.get("comparison") or {}).get("arms", {}):
         return None
-    row = sweep["comparison"]["arms"]["random"]
-    if row["tokens"] != result["student"]["tokens"]:
-        return None
-    return _arm(row, "random", f"{row['label']} (of the sweep)")
+    row = headline["comparison"]["arms"]["random"]
+    if row["tokens"] == result["student"]["tokens"]:
+        return _arm(row, "random", f"{row['label']} (of the headline)")
+    if row.get("sweep_tokens") == result["student"]["tokens"]:
+        best = min(row["sweep"], key=row["sweep"].get)
+        folder = Path(row["run"]).parent / f"sweep-lr{float(best):g}"
+        return ArmRuns("random", f"{row['label']} (the headline's sweep)", row["params"], {best: folder})
+    return None
 
 
 def _recompare(runs: Path, result: dict[str, Any]) -> dict[str, Any] | None:

@@ -27,13 +27,13 @@ def load_estimate():
 def test_a_gpu_recipe_plans_and_parses_every_step(name):
     recipe = load_pipeline_recipe(FOLDER / name)
     steps = plan(recipe)
-    assert [step for step, _ in steps] == ["prepare", "search", "extract", "train", "eval", "eval"]
-    for step, argv in steps:
-        args, module = parse_step(step, argv)
-        if step == "train":
+    assert [step.name for step in steps] == ["prepare", "search", "extract", "train", "eval", "eval"]
+    for step in steps:
+        args, module = parse_step(step.command, step.argv)
+        if step.command == "train":
             cfg = module.config_from_args(args)
             assert cfg.compile and cfg.async_checkpoints and cfg.kd == "forward_kl"
-        if step == "prepare":
+        if step.command == "prepare":
             assert args.input[0].startswith("hf:") and args.max_tokens > 2 * 10**9
 
 

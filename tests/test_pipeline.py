@@ -13,7 +13,7 @@ from train_support import make_data, make_model, one_thread, run_cli, word_token
 
 from headstart.cli.main import main
 from headstart.data import load_tokenizer, tokenizer_fingerprint
-from headstart.pipeline import section_argv
+from headstart.pipeline import load_pipeline_recipe, plan, section_argv
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,8 @@ def test_under_torchrun_two_ranks_give_the_same_pipeline(world, capsys):
 def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, capsys):
     config = recipe(world, "arms", search__evals=3, train__eval_log_spaced=True, importance={"tokens": 256})
     raw = yaml.safe_load(config.read_text())
-    raw["baselines"] = {"random": {"lr": [0.001, 0.01]}, "subnet_ce": {}, "random_kd": {}, "firstk_kd": {},
+    raw["baselines"] = {"random": {"lr": [0.001, 0.01]}, "subnet_ce": {},
+                        "random_kd": {"lr": [0.001, 0.01], "sweep_tokens": 512}, "firstk_kd": {},
                         "random_search_kd": {}}
     raw["variants"] = {"kd_first_half": {"kd_until": 0.5}}
     config.write_text(yaml.safe_dump(raw))
@@ -161,6 +162,13 @@ def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, c
     assert comparison["target_perplexity"] == pytest.approx(min(sweep.values()))
     for lr in ("0.001", "0.01"):
         assert (out / "baselines" / "random" / f"train-lr{lr}" / "final" / "config.json").is_file()
+    # a sweep at a shorter budget: both rates at 512 tokens, then only the better one at the full budget
+    kd_sweep = arms["random_kd"]["sweep"]
+    assert set(kd_sweep) == {"0.001", "0.01"} and arms["random_kd"]["lr"] == min(kd_sweep, key=kd_sweep.get)
+    for lr in ("0.001", "0.01"):
+        assert result["steps"][f"random_kd:sweep lr={lr}"]["tokens"] == 512
+    assert result["steps"]["random_kd:train"]["tokens"] == 1024
+    assert "swept at 512 tokens" in (out / "report.md").read_text()
     # same token budget and validation windows; step 0 and the log-spaced points on every curve
     # 1024 tokens at 4 x 16 per step: 16 steps, validated at 0, 1, 2 (log-spaced below eval_every 4), 4, 8, 12, 16
     assert [p[0] for p in arms["student"]["curve"]] == [0, 64, 128, 256, 512, 768, 1024]
@@ -197,3 +205,25 @@ def test_eval_windows_are_training_validation_windows(world, capsys):
     config = recipe(world, "bad-windows", eval={"tokens": 512})
     assert main(["run", "--config", str(config)]) == 2
     assert "eval.tokens is set by the pipeline" in capsys.readouterr().err
+
+
+def test_with_stop_at_reference_every_arm_races_the_from_scratch_arm_and_stops_when_it_gets_there(world, capsys):
+    config = recipe(world, "race", search__evals=2)
+    raw = yaml.safe_load(config.read_text())
+    raw["baselines"] = {"random": {"lr": [1e-4]}, "subnet_ce": {}}  # a slow from-scratch arm: the others pass it
+    raw["stop_at_reference"] = True
+    config.write_text(yaml.safe_dump(raw))
+    names = [step.name for step in plan(load_pipeline_recipe(config))]
+    assert names.index("random:train") < names.index("train") < names.index("subnet_ce:train")
+    result, printed = run_json(capsys, config)
+    arms, target = result["comparison"]["arms"], result["comparison"]["target_perplexity"]
+    assert "stops at perplexity" in printed
+    for name in ("student", "subnet_ce"):
+        summary = result["steps"]["train" if name == "student" else "subnet_ce:train"]
+        assert summary["stopped_at"] is not None and summary["stopped_at"] < summary["steps"], name
+        assert arms[name]["stopped"] and arms[name]["perplexity"] <= target < arms[name]["curve"][-2][2], name
+    assert result["steps"]["random:train"]["stopped_at"] is None
+    assert "(stopped)" in (world["root"] / "race" / "report.md").read_text()
+    again, _ = run_json(capsys, config)  # a stopped run stays stopped: nothing more is trained
+    assert again["steps"]["train"]["resumed_at"] == again["steps"]["train"]["stopped_at"]
+    assert again["comparison"]["arms"]["student"]["curve"] == arms["student"]["curve"]

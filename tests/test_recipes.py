@@ -59,8 +59,8 @@ def test_every_study_recipe_plans_and_its_steps_parse(path):
 
 
 def test_the_study_searches_its_headline_sub_network_the_same_way_wherever_it_is_trained():
-    """lr sweep, KD losses and KD per FLOP train the same searched sub-network: their search settings agree."""
+    """The headline, KD losses and KD per FLOP train the same searched sub-network: their search settings agree."""
     sections = [load_pipeline_recipe(RECIPES / "study" / f"{name}.yaml").sections
-                for name in ("lr-sweep-25", "kd-losses", "kd-per-flop")]
+                for name in ("headline-25", "kd-losses", "kd-per-flop")]
     assert all(s["search"] == sections[0]["search"] and s["importance"] == sections[0]["importance"]
                for s in sections)

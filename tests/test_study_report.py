@@ -30,20 +30,20 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
     (runs / name / "eval.json").write_text(json.dumps(result))
 
 
-def test_the_report_shows_each_run_and_races_the_analyses_to_the_sweeps_from_scratch_arm(tmp_path):
+def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_scratch_arm(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "results"
-    fake_run(runs, "lr-sweep-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
+    fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
     fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0]}, False)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = (out / "report.md").read_text()
-    # the sweep's student reaches 100 between its points 0 (200) and 1 (80): log-interpolated
+    # the headline's student reaches 100 between its points 0 (200) and 1 (80): log-interpolated
     assert "| student | 2.00M | 0.002 | 60.00 | 756 |" in report
-    # kd-losses had no from-scratch arm: it races to the sweep's, and js never gets there
-    assert "| random (of the sweep) | 2.00M | 0.002 | 100.00 | 2K | 1.00x |" in report
+    # kd-losses had no from-scratch arm: it races to the headline's, and js never gets there
+    assert "| random (of the headline) | 2.00M | 0.002 | 100.00 | 2K | 1.00x |" in report
     assert "| student | 2.00M | 0.002 | 70.00 | 1K | 2.00x |" in report
     assert "| js | 2.00M | 0.002 | 110.00 | not reached | - |" in report
-    assert "Not yet run: headline-25" in report
+    assert "Not yet run: headline-25-seed1" in report
     assert (out / "kd-losses" / "comparison_tokens.png").is_file()
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0

@@ -41,12 +41,13 @@ from headstart.compare.arms import (
     ArmPlan,
     arm_train_section,
     best_rate,
+    final_perplexity,
+    full_runs,
     parse_arms,
     short_sweep,
     student_lr,
     sweep_folder,
 )
-from headstart.compare.crossing import read_curve
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
 from headstart.errors import UsageError
 from headstart.search.journal import JOURNAL, read_header
@@ -74,6 +75,7 @@ class Recipe:
     data: Path | None  # a prepared folder to use instead of the prepare step
     sections: dict[str, dict[str, Any]]
     arms: list[ArmPlan]  # baselines and variants, trained beside the student (compare.arms)
+    stop_at_reference: bool = False  # every other arm stops once it reaches the from-scratch arm's final perplexity
 
     @property
     def data_dir(self) -> Path:
@@ -83,10 +85,10 @@ class Recipe:
 def load_pipeline_recipe(path: str | Path, out: str | Path | None = None) -> Recipe:
     """Read and check a pipeline recipe; `out` overrides the recipe's."""
     raw = read_mapping(path, RECIPE_HELP)
-    unknown = sorted(set(raw) - {"out", "teacher", "data", "baselines", "variants", *STEPS})
+    unknown = sorted(set(raw) - {"out", "teacher", "data", "baselines", "variants", "stop_at_reference", *STEPS})
     if unknown:
-        raise UsageError(f"recipe {path} has unknown keys {', '.join(unknown)}",
-                         f"use out, teacher, data, baselines, variants and the step sections {', '.join(STEPS)}")
+        raise UsageError(f"recipe {path} has unknown keys {', '.join(unknown)}", "use out, teacher, data, "
+                         f"baselines, variants, stop_at_reference and the step sections {', '.join(STEPS)}")
     for key in ("out", "teacher"):
         if not raw.get(key) and not (key == "out" and out):
             raise UsageError(f"recipe {path} names no {key}", f"add `{key}: ...` to it")
@@ -109,8 +111,12 @@ def load_pipeline_recipe(path: str | Path, out: str | Path | None = None) -> Rec
     if "tokens" not in sections["train"]:
         raise UsageError(f"recipe {path} gives training no token budget", "add `tokens: 10M` under train")
     arms = parse_arms(raw.get("baselines"), raw.get("variants"), sections["train"], f"recipe {path}")
+    stop = raw.get("stop_at_reference", False)
+    if not isinstance(stop, bool) or (stop and not any(arm.name == REFERENCE for arm in arms)):
+        raise UsageError(f"recipe {path}: stop_at_reference needs true or false, and a `{REFERENCE}` baseline",
+                         f"add `{REFERENCE}: {{}}` under baselines, or drop stop_at_reference")
     return Recipe(Path(out or raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
-                  sections, arms)
+                  sections, arms, stop)
 
 
 def section_argv(section: dict[str, Any]) -> list[str]:
@@ -151,6 +157,7 @@ class Step:
     command: str  # the headstart command that runs it
     argv: list[str]
     pick_lr: tuple[tuple[str, Path], ...] = ()  # train at the best of these (rate, sweep run) once they ran
+    stop_at: tuple[Path, ...] = ()  # stop at the best final perplexity of these runs (the reference arm's)
 
 
 def plan(recipe: Recipe) -> list[Step]:
@@ -176,14 +183,12 @@ def plan(recipe: Recipe) -> list[Step]:
                                                           "--out", str(where / "student"), *s["extract"]]))
 
     def train(name: str, student: Path, run_dir: Path, section: dict[str, Any],
-              pick_lr: tuple[tuple[str, Path], ...] = ()) -> None:
+              pick_lr: tuple[tuple[str, Path], ...] = (), stop_at: tuple[Path, ...] = ()) -> None:
         kd_teacher = ["--teacher", teacher] if section.get("kd") else []
         steps.append(Step(name, "train", ["--student", str(student), "--data", data, "--out", str(run_dir),
-                                          "--resume", *kd_teacher, *section_argv(section)], pick_lr))
+                                          "--resume", *kd_teacher, *section_argv(section)], pick_lr, stop_at))
 
-    search_and_extract(out, "", seeded)
-    train("train", out / "student", out / "train", recipe.sections["train"])
-    for arm in recipe.arms:
+    def arm_steps(arm: ArmPlan, stop_at: tuple[Path, ...]) -> None:
         where, student = out / arm.folder, out / "student"
         if arm.arm.strategy is not None:
             importance = ["--importance", importance_json] if arm.arm.strategy == "oneshot" else seeded
@@ -196,12 +201,24 @@ def plan(recipe: Recipe) -> list[Step]:
                 section = arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lr)
                 train(f"{arm.name}:sweep lr={lr}", student, folder, {**section, "tokens": short})
             train(f"{arm.name}:train", student, where / "train",
-                  arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lrs[0]), sweep)
-            continue
+                  arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lrs[0]), sweep, stop_at)
+            return
         for lr in lrs:
             section = arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lr)
             train(f"{arm.name}:train" + (f" lr={lr}" if len(lrs) > 1 else ""), student,
-                  where / sweep_folder(lrs, lr), section)
+                  where / sweep_folder(lrs, lr), section, stop_at=stop_at)
+
+    search_and_extract(out, "", seeded)
+    # racing: the from-scratch arm first, then every other run stops at its final perplexity
+    reference = next((a for a in recipe.arms if a.name == REFERENCE), None) if recipe.stop_at_reference else None
+    stop_at: tuple[Path, ...] = ()
+    if reference is not None:
+        arm_steps(reference, ())
+        stop_at = tuple(full_runs(out / reference.folder, reference.overrides))
+    train("train", out / "student", out / "train", recipe.sections["train"], stop_at=stop_at)
+    for arm in recipe.arms:
+        if arm is not reference:
+            arm_steps(arm, stop_at)
     windows = ["--tokens", str(_train_field(recipe, "eval_tokens")), "--seq-len", str(_train_field(recipe, "seq_len"))]
     for model in (teacher, str(out / "train" / "final")):
         steps.append(Step("eval", "eval", ["--model", model, "--data", data, *windows, *s["eval"]]))
@@ -271,10 +288,17 @@ def run_pipeline(recipe: Recipe) -> dict[str, Any]:
                 _say(ranks, f"{step.name}: {args.out} holds this preparation already; skipped")
                 continue
             _say(ranks, f"{step.name} ...")
-            if step.pick_lr:  # the sweep before it has run: train at its best rate
-                lr = best_rate(list(step.pick_lr))
-                args, module = parse_step(step.command, _with_lr(step.argv, lr))
-                _say(ranks, f"{step.name}: learning rate {lr}, the best of its sweep")
+            if step.pick_lr or step.stop_at:  # settings that the runs before it decide
+                argv = step.argv
+                if step.pick_lr:
+                    lr = best_rate(list(step.pick_lr))
+                    argv = _with_lr(argv, lr)
+                    _say(ranks, f"{step.name}: learning rate {lr}, the best of its sweep")
+                if step.stop_at:
+                    target = min(final_perplexity(run) for run in step.stop_at)
+                    argv = [*argv, "--stop-below", repr(target)]
+                    _say(ranks, f"{step.name}: stops at perplexity {target:.2f}, the from-scratch arm's final one")
+                args, module = parse_step(step.command, argv)
             if step.command in DISTRIBUTED_STEPS or ranks.is_main:
                 summary = module.run(args)
                 if step.name == "eval":
@@ -303,12 +327,12 @@ def _arm_runs(recipe: Recipe, summaries: dict[str, Any]) -> list[ArmRuns]:
         lrs, where, short = plan.overrides["lr"], recipe.out / plan.folder, plan.overrides.get("sweep_tokens")
         if short is not None:
             sweep = short_sweep(where, lrs)
-            finals = {lr: read_curve(folder)[-1].perplexity for lr, folder in sweep}
+            finals = {lr: final_perplexity(folder) for lr, folder in sweep}
             runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params, {best_rate(sweep): where / "train"},
                                       finals, short)
         else:
             runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params,
-                                      {str(lr): where / sweep_folder(lrs, lr) for lr in lrs})
+                                      dict(zip(map(str, lrs), full_runs(where, plan.overrides), strict=True)))
     order = [*REPORT_ORDER, *(plan.name for plan in recipe.arms if plan.name not in REPORT_ORDER)]
     return [runs[name] for name in order if name in runs]
 
@@ -391,6 +415,9 @@ def _comparison_section(comparison: dict[str, Any] | None) -> str:
             "log-perplexity between validation points; ≤ marks a bound (reached at the first point), and the "
             "ratios are the from-scratch arm's tokens and FLOPs over the arm's." if comparison["reference"] else
             "No `random` arm: nothing to race to.")
+    if any(row.get("stopped") for row in comparison["arms"].values()):
+        race += (" Runs marked (stopped) ran the same schedule as the others and stopped once they reached that "
+                 "perplexity (stop_at_reference): their perplexity is where they stopped, not a final one.")
     return f"""
 ## The head start
 

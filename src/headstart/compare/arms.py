@@ -140,22 +140,31 @@ def arm_train_section(train: dict[str, Any], arm: Arm, overrides: dict[str, Any]
     return section
 
 
-def best_rate(candidates: list[tuple[str, Path]]) -> str:
-    """The rate whose sweep run (a finished training folder) ended at the lowest validation perplexity."""
+def final_perplexity(folder: Path) -> float:
+    """The last validation perplexity of a finished training run folder."""
     import json
 
-    def final(folder: Path) -> float:
-        try:
-            return json.loads((folder / "summary.json").read_text())["val_ppl"]
-        except (OSError, ValueError, KeyError):
-            raise UsageError(f"the sweep run {folder} has not finished", "run the recipe again to finish it") from None
+    try:
+        return json.loads((folder / "summary.json").read_text())["val_ppl"]
+    except (OSError, ValueError, KeyError):
+        raise UsageError(f"the training run {folder} has not finished", "run the recipe again to finish it") from None
 
-    return min(candidates, key=lambda c: final(c[1]))[0]
+
+def best_rate(candidates: list[tuple[str, Path]]) -> str:
+    """The rate whose sweep run (a finished training folder) ended at the lowest validation perplexity."""
+    return min(candidates, key=lambda c: final_perplexity(c[1]))[0]
 
 
 def short_sweep(where: Path, lrs: list[Any]) -> list[tuple[str, Path]]:
     """(rate, run folder) of each run of a sweep at the shorter `sweep_tokens` budget."""
     return [(str(lr), where / f"sweep-lr{float(lr):g}") for lr in lrs]
+
+
+def full_runs(where: Path, overrides: dict[str, Any]) -> list[Path]:
+    """The arm's runs at the full budget: the best rate's after a short sweep, else one per rate."""
+    lrs = overrides["lr"]
+    return [where / "train"] if overrides.get("sweep_tokens") is not None else [
+        where / sweep_folder(lrs, lr) for lr in lrs]
 
 
 def sweep_folder(lrs: list[Any], lr: Any) -> str:

@@ -3,6 +3,7 @@ it needs to reach the reference arm's final perplexity (as a table, JSON, and tw
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,14 @@ def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
     result: dict[str, Any] = {"reference": reference if ref else None, "target_perplexity": target, "arms": {}}
     for name, (arm, best, curves) in kept.items():
         curve = curves[best]
+        summary = arm.runs[best] / "summary.json"
+        stopped = summary.is_file() and json.loads(summary.read_text()).get("stopped_at") is not None
         row: dict[str, Any] = {
             "label": arm.label, "params": arm.params, "lr": best, "run": str(arm.runs[best]),
             "sweep": arm.sweep or ({lr: _final(c) for lr, c in curves.items()} if len(curves) > 1 else None),
             "sweep_tokens": arm.sweep_tokens,
             "perplexity_untrained": curve[0].perplexity if curve and curve[0].step == 0 else None,
-            "perplexity": _final(curve), "tokens": curve[-1].tokens if curve else 0,
+            "perplexity": _final(curve), "stopped": stopped, "tokens": curve[-1].tokens if curve else 0,
             "flops": curve[-1].flops if curve else 0.0,
             "curve": [[p.tokens, p.flops, p.perplexity] for p in curve],
         }
@@ -94,7 +97,9 @@ def comparison_table(result: dict[str, Any]) -> str:
         f"tokens to {target:.2f} | fewer tokens | FLOPs to {target:.2f} | fewer FLOPs |" if race else "")
     lines = [head, "|" + "---|" * (4 + 4 * race)]
     for row in result["arms"].values():
-        cells = [row["label"], f"{row['params'] / 1e6:.2f}M", f"{float(row['lr']):g}", f"{row['perplexity']:.2f}"]
+        stopped = " (stopped)" if row.get("stopped") else ""
+        cells = [row["label"], f"{row['params'] / 1e6:.2f}M", f"{float(row['lr']):g}",
+                 f"{row['perplexity']:.2f}{stopped}"]
         if race:
             r = row["to_reference"]
             bound = "≤ " if r["bound"] else ""

@@ -62,6 +62,8 @@ class TrainConfig:
     eval_log_spaced: bool = _setting(False, "also validate at steps 1, 2, 4, 8, ... before the first --eval-every "
                                      "step: the early curve, where a head start is decided")
     eval_tokens: int = _setting(65536, "validation tokens: the first windows of the validation split")
+    stop_below: float | None = _setting(None, "stop once validation perplexity is at or below this, the schedule "
+                                        "still that of the whole budget: a race to a target, as baseline arms run")
     log_every: int = _setting(1, "write training metrics every this many steps")
     checkpoint_every: int = _setting(200, "write a checkpoint every this many steps (and at the end)")
     keep_checkpoints: int = _setting(2, "how many of the newest checkpoints to keep")
@@ -109,6 +111,8 @@ class TrainConfig:
         elif self.teacher is not None or self.logit_cache is not None:
             raise UsageError("--teacher / --logit-cache given without --kd",
                              "add --kd LOSS (e.g. forward_kl) to distil, or drop them to train on CE alone")
+        if self.stop_below is not None and self.stop_below <= 0:
+            raise UsageError(f"--stop-below {self.stop_below} is not a perplexity", "give a value above 0")
         if not 0 < self.kd_until <= 1:
             raise UsageError(f"--kd-until {self.kd_until} is not a share of the steps", "use a value in (0, 1]")
         if self.logit_cache is not None and not self.kd.startswith("topk_"):

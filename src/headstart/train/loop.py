@@ -49,7 +49,7 @@ from headstart.train.distributed import (
 from headstart.train.inputs import RunInputs, load_inputs
 from headstart.train.ledger import Ledger
 from headstart.train.losses import chunked_losses
-from headstart.train.metrics import MetricsLog
+from headstart.train.metrics import MetricsLog, read_metrics
 from headstart.train.schedule import build_scheduler
 from headstart.train.teacher import Teacher, missing_logits
 from headstart.train.throughput import IntervalMeter
@@ -255,11 +255,19 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
         metrics.log({"step": step, "val_loss": result.loss, "val_ppl": result.perplexity, **run.ledger.to_dict()})
         return result
 
+    def reached(perplexity: float) -> bool:  # --stop-below: the race's target, at or below
+        return cfg.stop_below is not None and perplexity <= cfg.stop_below
+
+    stopped = None  # the step at which the run reached --stop-below
     if done == 0:
-        validate(0)
+        validation = validate(0)
+        stopped = 0 if reached(validation.perplexity) else None
+    elif any(r.get("step") == done and reached(r["val_ppl"]) for r in read_metrics(out / "metrics.jsonl")
+             if "val_ppl" in r):
+        stopped = done  # it had stopped there
     meter = IntervalMeter(ranks.device, ranks.world_size)
     meter.restart(run.ledger.tokens, model_flops(run.ledger))
-    for index in range(done, run.total_steps):
+    for index in range(done, run.total_steps if stopped is None else done):
         step = index + 1
         stats = train_step(run, index)
         if step % cfg.log_every == 0 or step == run.total_steps:
@@ -271,19 +279,24 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
         if evaluated:
             validation = validate(step)
         checkpointed = step % cfg.checkpoint_every == 0 or step == run.total_steps
+        if evaluated and reached(validation.perplexity):
+            stopped, checkpointed = step, True  # checkpointed here, so that a rerun knows it stopped
         if checkpointed:
             checkpointer.save(step, run.student, run.optimizer, run.scheduler, run.ledger, identity)
         if evaluated or checkpointed:
             meter.restart(run.ledger.tokens, model_flops(run.ledger))
         bar.update(run.tokens_per_step)
+        if stopped is not None:
+            break
     checkpointer.finish()
     bar.close()
     metrics.close()
     seconds = time.perf_counter() - start_time
     validation = validation or evaluate(run)
     final = export_final(run, out)
-    trained = (run.total_steps - done) * run.tokens_per_step
+    trained = ((run.total_steps if stopped is None else stopped) - done) * run.tokens_per_step
     summary = {"out": str(out), "final": str(final), "steps": run.total_steps, "resumed_at": done,
+               "stopped_at": stopped,
                "val_loss": validation.loss, "val_ppl": validation.perplexity, "seconds": seconds,
                "tokens_per_s": trained / seconds if seconds and trained else None, **run.ledger.to_dict(),
                "hardware": describe_hardware(ranks.device, ranks.world_size),
