@@ -11,6 +11,7 @@ Run again, it skips every candidate already trained and resumes the one cut off.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from headstart.compare.fidelity import Trial, rank_correlation, successive_halving
@@ -49,11 +50,12 @@ def print_trial(trial: Trial) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     settings = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     common = {"search_dir": args.search, "teacher": args.teacher, "data": args.data, "out": args.out,
               "candidates": args.candidates, "tokens": args.tokens, "kd": args.kd, "settings": settings,
-              "report": print_trial}
+              "report": print_trial, "command": shlex.join(["python", "recipes/study/rank_correlation.py", *argv])}
     try:
         if args.halving:
             result = successive_halving(eta=args.eta, **common)

@@ -195,11 +195,17 @@ def train_once(cfg) -> dict[str, Any]:
 
     out = Path(cfg.out)
     done = out / "summary.json"
-    if (out / CONFIG_FILE).is_file() and json.loads((out / CONFIG_FILE).read_text()) != cfg.to_dict():
+    if (out / CONFIG_FILE).is_file() and _same_run(json.loads((out / CONFIG_FILE).read_text())) != _same_run(
+            cfg.to_dict()):
         raise UsageError(f"{out} was trained with other settings", "use the same settings, or a new --out")
     if done.is_file():
         return {**json.loads(done.read_text()), "skipped": True}
     return {**train(cfg, resume=True), "skipped": False}
+
+
+def _same_run(config: dict[str, Any]) -> dict[str, Any]:
+    """A training config without the folders this module derives from OUT (given relative or absolute)."""
+    return {k: v for k, v in config.items() if k not in ("student", "out")}
 
 
 @dataclass(frozen=True)
@@ -213,44 +219,72 @@ class Trial:
     perplexity: float  # validation, after training
     untrained_validation: float | None  # validation at step 0: the same windows, before training
     skipped: bool  # finished by an earlier run
-
-
-def train_candidate(teacher_model, candidate: Candidate, out: Path, teacher: str, data: str, kd: str,
-                    tokens: int | str, settings: dict[str, Any]) -> Trial:
-    from headstart.train.config import parse_count
-
-    student = prepare_student(teacher_model, candidate, out)
-    cfg = train_config(student, student.parent / f"train-{parse_count(tokens)}", teacher, data, kd, tokens, settings)
-    summary = train_once(cfg)
-    curve = read_curve(cfg.out)
-    step0 = curve[0].perplexity if curve and curve[0].step == 0 else None
-    flops = summary["student_flops"] + summary["teacher_flops"] + summary.get("cached_teacher_flops", 0.0)
-    return Trial(candidate, Path(cfg.out), summary["tokens"], flops, summary["val_ppl"], step0, summary["skipped"])
+    hardware: str  # what it trained on, in words
 
 
 Report = Callable[[Trial], None]
 
 
-def rank_correlation(search_dir: str | Path, teacher: str, data: str, out: str | Path, candidates: int = 16,
-                     tokens: int | str = "200K", kd: str = "forward_kl", settings: dict[str, Any] | None = None,
-                     pool: int | None = None, report: Report | None = None) -> dict[str, Any]:
-    """Train the chosen candidates of a search and correlate their untrained and trained perplexities;
-    writes OUT/fidelity.json, fidelity.md and fidelity.png, and returns what fidelity.json holds."""
+@dataclass(frozen=True)
+class CandidateTrainer:
+    """The one way every candidate is trained here: extracted from the teacher into OUT/candidates/NNN/student,
+    trained in OUT/candidates/NNN/train-TOKENS with the shared settings and the given budget."""
+
+    teacher_model: Any  # the loaded teacher (a Decoder), to extract from
+    out: Path
+    teacher: str
+    data: str
+    kd: str
+    settings: dict[str, Any]
+    report: Report | None = None
+
+    def __call__(self, candidate: Candidate, tokens: int | str) -> Trial:
+        from headstart.train.config import parse_count
+
+        student = prepare_student(self.teacher_model, candidate, self.out)
+        cfg = train_config(student, student.parent / f"train-{parse_count(tokens)}", self.teacher, self.data, self.kd,
+                           tokens, self.settings)
+        summary = train_once(cfg)
+        curve = read_curve(cfg.out)
+        step0 = curve[0].perplexity if curve and curve[0].step == 0 else None
+        flops = summary["student_flops"] + summary["teacher_flops"] + summary.get("cached_teacher_flops", 0.0)
+        trial = Trial(candidate, Path(cfg.out), summary["tokens"], flops, summary["val_ppl"], step0,
+                      summary["skipped"], summary.get("hardware", "unknown"))
+        if self.report is not None:
+            self.report(trial)
+        return trial
+
+    def provenance(self, search_dir: str | Path, command: str | None, trials: list[Trial]) -> dict[str, Any]:
+        """What a result was made from and on, for its JSON and its Markdown."""
+        return {"search": str(search_dir), "teacher": self.teacher, "data": str(self.data), "kd": self.kd,
+                "settings": self.settings, "command": command, "hardware": sorted({t.hardware for t in trials})}
+
+
+def _start(search_dir: str | Path, out: str | Path, teacher: str, data: str, kd: str, tokens: int | str,
+           settings: dict[str, Any] | None, report: Report | None) -> tuple[list[Candidate], CandidateTrainer]:
+    """Check everything, then load the teacher: the search's candidates and the trainer of both studies."""
     out, settings = Path(out), training_settings(settings or {})
     header, searched = check_inputs(search_dir, out, teacher, data, kd, tokens, settings)
-    chosen = choose_candidates(searched, candidates, pool)
     teacher_model = load_teacher(teacher, header, search_dir)
-    trials = []
-    for candidate in chosen:
-        trials.append(train_candidate(teacher_model, candidate, out, teacher, data, kd, tokens, settings))
-        if report is not None:
-            report(trials[-1])
-    result = correlation_result(trials, searched, pool)
-    result |= {"search": str(search_dir), "teacher": teacher, "data": str(data), "kd": kd, "tokens": str(tokens),
-               "settings": settings}
-    write_json_atomic(out / "fidelity.json", result)
-    write_text_atomic(out / "fidelity.md", fidelity_markdown(result))
-    plot_fidelity(result, out / "fidelity.png")
+    return searched, CandidateTrainer(teacher_model, out, teacher, str(data), kd, settings, report)
+
+
+def rank_correlation(search_dir: str | Path, teacher: str, data: str, out: str | Path, candidates: int = 16,
+                     tokens: int | str = "200K", kd: str = "forward_kl", settings: dict[str, Any] | None = None,
+                     pool: int | None = None, report: Report | None = None,
+                     command: str | None = None) -> dict[str, Any]:
+    """Train the chosen candidates of a search and correlate their untrained and trained perplexities;
+    writes OUT/fidelity.json, fidelity.md and fidelity.png, and returns what fidelity.json holds.
+    `command`: how it was run, recorded with the result."""
+    _, searched = read_search(search_dir)
+    chosen = choose_candidates(searched, candidates, pool)  # refuses bad counts before the teacher is loaded
+    searched, trainer = _start(search_dir, out, teacher, data, kd, tokens, settings, report)
+    trials = [trainer(candidate, tokens) for candidate in chosen]
+    result = {**correlation_result(trials, searched, pool), "tokens": str(tokens),
+              **trainer.provenance(search_dir, command, trials)}
+    write_json_atomic(trainer.out / "fidelity.json", result)
+    write_text_atomic(trainer.out / "fidelity.md", fidelity_markdown(result))
+    plot_fidelity(result, trainer.out / "fidelity.png")
     return result
 
 
@@ -259,11 +293,8 @@ def correlation_result(trials: list[Trial], searched: list[Candidate], pool: int
     untrained = [t.candidate.perplexity for t in trials]
     trained = [t.perplexity for t in trials]
     rank_u, rank_t = average_ranks(untrained), average_ranks(trained)
-    rows = [{"candidate": t.candidate.name, "key": t.candidate.key, "eval": t.candidate.eval,
-             "params": t.candidate.params, "untrained_perplexity": t.candidate.perplexity,
-             "untrained_validation_perplexity": t.untrained_validation, "trained_perplexity": t.perplexity,
-             "untrained_rank": float(ru), "trained_rank": float(rt), "tokens": t.tokens, "flops": t.flops,
-             "run": str(t.run)} for t, ru, rt in zip(trials, rank_u, rank_t, strict=True)]
+    rows = [{**_trial_row(t), "untrained_rank": float(ru), "trained_rank": float(rt)}
+            for t, ru, rt in zip(trials, rank_u, rank_t, strict=True)]
     best_search = min(rows, key=lambda r: r["untrained_perplexity"])
     best_trained = min(rows, key=lambda r: r["trained_perplexity"])
     validation = [t.untrained_validation for t in trials]
@@ -299,7 +330,8 @@ def fidelity_markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {r['candidate']} | {r['params'] / 1e6:.3f}M | {r['untrained_perplexity']:.2f} | "
                      f"{'-' if step0 is None else f'{step0:.2f}'} | {r['trained_perplexity']:.2f} | "
                      f"{_rank(r['untrained_rank'])} | {_rank(r['trained_rank'])} |")
-    lines += ["", f"- Spearman rank correlation, untrained vs trained perplexity: {result['spearman']:.3f}; "
+    lines += ["", _made_by(result), "",
+              f"- Spearman rank correlation, untrained vs trained perplexity: {result['spearman']:.3f}; "
               f"Kendall tau-b: {result['kendall']:.3f}."]
     if result["step0_correlation"]:
         c = result["step0_correlation"]
@@ -339,30 +371,22 @@ def plot_fidelity(result: dict[str, Any], path: Path) -> None:
 
 def successive_halving(search_dir: str | Path, teacher: str, data: str, out: str | Path, candidates: int = 16,
                        tokens: int | str = "50K", eta: int = 2, kd: str = "forward_kl",
-                       settings: dict[str, Any] | None = None, report: Report | None = None) -> dict[str, Any]:
+                       settings: dict[str, Any] | None = None, report: Report | None = None,
+                       command: str | None = None) -> dict[str, Any]:
     """Multi-fidelity selection: the `candidates` best by untrained perplexity trained for `tokens`, the best
     1/eta of them (by trained perplexity) for eta times as many, ... until one is left; then, at equal
     compute, the search's best trained for as many tokens as the whole selection spent. Writes
     OUT/halving.json and halving.md, and returns what halving.json holds."""
     from headstart.train.config import parse_count
 
-    out, settings = Path(out), training_settings(settings or {})
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
         raise UsageError(f"--eta {eta} must be a whole number of at least 2", "keep the best half with --eta 2")
-    header, searched = check_inputs(search_dir, out, teacher, data, kd, tokens, settings)
     if candidates < 1:
         raise UsageError(f"--candidates {candidates} must be at least 1", "give a positive number")
-    teacher_model = load_teacher(teacher, header, search_dir)
-
-    def run(candidate: Candidate, budget: int) -> Trial:
-        trial = train_candidate(teacher_model, candidate, out, teacher, data, kd, budget, settings)
-        if report is not None:
-            report(trial)
-        return trial
-
+    searched, trainer = _start(search_dir, out, teacher, data, kd, tokens, settings, report)
     alive, budget, rungs = searched[:candidates], parse_count(tokens), []
     while True:
-        trials = sorted((run(c, budget) for c in alive), key=lambda t: t.perplexity)
+        trials = sorted((trainer(c, budget) for c in alive), key=lambda t: t.perplexity)
         rungs.append(trials)
         if len(trials) == 1:
             break
@@ -370,25 +394,33 @@ def successive_halving(search_dir: str | Path, teacher: str, data: str, out: str
     spent_tokens = sum(t.tokens for rung in rungs for t in rung)
     spent_flops = sum(t.flops for rung in rungs for t in rung)
     winner, best = rungs[-1][0], searched[0]
-    reached = [next(t for t in rung if t.candidate.key == best.key) for rung in rungs
-               if any(t.candidate.key == best.key for t in rung)]
-    equal = run(best, spent_tokens)
-    result = {"search": str(search_dir), "teacher": teacher, "data": str(data), "kd": kd, "eta": eta,
-              "settings": settings, "searched": len(searched),
+    last_of_best = [t for rung in rungs for t in rung if t.candidate.key == best.key][-1]
+    equal = trainer(best, spent_tokens)
+    result = {"eta": eta, "searched": len(searched),
               "rungs": [{"tokens": rung[0].tokens, "candidates": [_trial_row(t) for t in rung]} for rung in rungs],
               "compute": {"tokens": spent_tokens, "flops": spent_flops},
               "winner": _trial_row(winner), "search_best": best.name,
               "search_best_wins": winner.candidate.key == best.key,
-              "search_best_at_its_last_rung": _trial_row(reached[-1]),
-              "equal_compute": {**_trial_row(equal), "winner_is_better": winner.perplexity < equal.perplexity}}
-    write_json_atomic(out / "halving.json", result)
-    write_text_atomic(out / "halving.md", halving_markdown(result))
+              "search_best_at_its_last_rung": _trial_row(last_of_best),
+              "equal_compute": {**_trial_row(equal), "winner_is_better": winner.perplexity < equal.perplexity},
+              **trainer.provenance(search_dir, command, [*(t for rung in rungs for t in rung), equal])}
+    write_json_atomic(trainer.out / "halving.json", result)
+    write_text_atomic(trainer.out / "halving.md", halving_markdown(result))
     return result
 
 
 def _trial_row(t: Trial) -> dict[str, Any]:
-    return {"candidate": t.candidate.name, "params": t.candidate.params, "untrained_perplexity": t.candidate.perplexity,
-            "trained_perplexity": t.perplexity, "tokens": t.tokens, "flops": t.flops, "run": str(t.run)}
+    """One trained candidate as the JSON and the tables show it."""
+    c = t.candidate
+    return {"candidate": c.name, "key": c.key, "eval": c.eval, "params": c.params, "untrained_perplexity": c.perplexity,
+            "untrained_validation_perplexity": t.untrained_validation, "trained_perplexity": t.perplexity,
+            "tokens": t.tokens, "flops": t.flops, "run": str(t.run)}
+
+
+def _made_by(result: dict[str, Any]) -> str:
+    """The line that says how and where a result was made (every number in a doc says so)."""
+    command = f"`{result['command']}`" if result["command"] else "a call of headstart.compare.fidelity"
+    return f"Made by {command} on {'; '.join(result['hardware'])}."
 
 
 def halving_markdown(result: dict[str, Any]) -> str:
@@ -402,7 +434,8 @@ def halving_markdown(result: dict[str, Any]) -> str:
                           for r in rung["candidates"])
         lines.append(f"| {i} | {rung['tokens']:,} | {cells} |")
     w, e, c = result["winner"], result["equal_compute"], result["compute"]
-    lines += ["", f"- Compute spent on the selection: {c['tokens']:,} tokens, {c['flops']:.3g} FLOPs "
+    lines += ["", _made_by(result), "",
+              f"- Compute spent on the selection: {c['tokens']:,} tokens, {c['flops']:.3g} FLOPs "
               "(teacher counted).",
               f"- Winner: {w['candidate']}, trained perplexity {w['trained_perplexity']:.2f} after {w['tokens']:,} "
               "tokens" + (" (the search's best)." if result["search_best_wins"] else
