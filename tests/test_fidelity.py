@@ -103,6 +103,13 @@ def test_three_candidates_are_trained_reported_and_not_trained_again(world, caps
     assert {r["candidate"]: (Path(r["run"]) / "metrics.jsonl").stat().st_mtime_ns for r in rows} == metrics
     assert json.loads((out / "fidelity.json").read_text())["candidates"] == rows
 
+    assert script_main([*argv, "--candidates", "2", "--pool", "4"]) == 0  # of the best 4: 000 and 003
+    pooled = json.loads((out / "fidelity-pool4.json").read_text())
+    assert [r["candidate"] for r in pooled["candidates"]] == ["000", "003"] and pooled["pool"] == 4
+    assert pooled["markdown"] == str(out / "fidelity-pool4.md") and (out / "fidelity-pool4.png").is_file()
+    assert capsys.readouterr().out.count("(trained before)") == 1  # 000 was trained for the whole range
+    assert json.loads((out / "fidelity.json").read_text())["candidates"] == rows
+
 
 def test_successive_halving_keeps_the_better_half_and_counts_its_compute(world, tmp_path):
     result = successive_halving(world["search"], str(world["teacher"]), str(world["data"]), tmp_path / "halving",

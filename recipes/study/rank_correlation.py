@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             result = rank_correlation(pool=args.pool, **common)
             print(f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f} over "
                   f"{len(result['candidates'])} candidates; search's best {result['search_best']}, trained best "
-                  f"{result['trained_best']} -> {args.out}/fidelity.md")
+                  f"{result['trained_best']} -> {result['markdown']}")
     except (UsageError, OSError) as err:  # as `headstart`'s commands: bad input and a full disk are one line
         usage = err if isinstance(err, UsageError) else write_failure(err)
         if usage is None:

@@ -274,7 +274,8 @@ def rank_correlation(search_dir: str | Path, teacher: str, data: str, out: str |
                      pool: int | None = None, report: Report | None = None,
                      command: str | None = None) -> dict[str, Any]:
     """Train the chosen candidates of a search and correlate their untrained and trained perplexities;
-    writes OUT/fidelity.json, fidelity.md and fidelity.png, and returns what fidelity.json holds.
+    writes OUT/fidelity.json, fidelity.md and fidelity.png (fidelity-poolP.* with a pool), and returns what
+    the JSON holds.
     `command`: how it was run, recorded with the result."""
     _, searched = read_search(search_dir)
     chosen = choose_candidates(searched, candidates, pool)  # refuses bad counts before the teacher is loaded
@@ -282,9 +283,11 @@ def rank_correlation(search_dir: str | Path, teacher: str, data: str, out: str |
     trials = [trainer(candidate, tokens) for candidate in chosen]
     result = {**correlation_result(trials, searched, pool), "tokens": str(tokens),
               **trainer.provenance(search_dir, command, trials)}
-    write_json_atomic(trainer.out / "fidelity.json", result)
-    write_text_atomic(trainer.out / "fidelity.md", fidelity_markdown(result))
-    plot_fidelity(result, trainer.out / "fidelity.png")
+    stem = trainer.out / ("fidelity" if pool is None else f"fidelity-pool{pool}")  # one OUT serves several pools
+    result["markdown"] = str(stem.with_suffix(".md"))
+    write_json_atomic(stem.with_suffix(".json"), result)
+    write_text_atomic(stem.with_suffix(".md"), fidelity_markdown(result))
+    plot_fidelity(result, stem.with_suffix(".png"))
     return result
 
 
@@ -355,10 +358,10 @@ def plot_fidelity(result: dict[str, Any], path: Path) -> None:
     ax.scatter(xs, ys, s=18, color="C0")
     for r, x, y in zip(rows, xs, ys, strict=True):
         ax.annotate(r["candidate"], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    for name, color, label in ((result["search_best"], "C1", "search's best"),
-                               (result["trained_best"], "C2", "trained best")):
+    for name, color, label, size in ((result["search_best"], "C1", "search's best", 130),
+                                     (result["trained_best"], "C2", "trained best", 60)):  # both seen when one
         r = next(r for r in rows if r["candidate"] == name)
-        ax.scatter([r["untrained_perplexity"]], [r["trained_perplexity"]], s=70, facecolors="none",
+        ax.scatter([r["untrained_perplexity"]], [r["trained_perplexity"]], s=size, facecolors="none",
                    edgecolors=color, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
