@@ -103,6 +103,12 @@ def test_three_candidates_are_trained_reported_and_not_trained_again(world, caps
     assert {r["candidate"]: (Path(r["run"]) / "metrics.jsonl").stat().st_mtime_ns for r in rows} == metrics
     assert json.loads((out / "fidelity.json").read_text())["candidates"] == rows
 
+    (Path(rows[1]["run"]) / "summary.json").unlink()  # cut off after its last checkpoint: resumed, not retrained
+    assert script_main(argv) == 0
+    assert capsys.readouterr().out.count("(trained before)") == 2
+    assert json.loads((Path(rows[1]["run"]) / "summary.json").read_text())["resumed_at"] == 4
+    assert json.loads((out / "fidelity.json").read_text())["candidates"] == rows
+
     assert script_main([*argv, "--candidates", "2", "--pool", "4"]) == 0  # of the best 4: 000 and 003
     pooled = json.loads((out / "fidelity-pool4.json").read_text())
     assert [r["candidate"] for r in pooled["candidates"]] == ["000", "003"] and pooled["pool"] == 4
