@@ -32,7 +32,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,10 @@ from headstart.atomic import check_out_replaceable, write_json_atomic, write_tex
 from headstart.compare.crossing import read_curve
 from headstart.errors import UsageError
 from headstart.search.journal import JOURNAL, read_header
+
+if TYPE_CHECKING:
+    from headstart.model.decoder import Decoder
+    from headstart.train.config import TrainConfig
 
 CANDIDATE_FILE = "candidate.json"  # in each candidate's folder: which search candidate it is
 PER_RUN = ("student", "data", "out", "teacher", "kd", "tokens")  # training fields this module sets itself
@@ -137,7 +141,7 @@ def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_config(student: Path, out: Path, teacher: str, data: str, kd: str, tokens: int | str,
-                 settings: dict[str, Any]):
+                 settings: dict[str, Any]) -> TrainConfig:
     """One candidate's TrainConfig: the shared settings with its student, folder and budget (checked)."""
     from headstart.train import make_config
 
@@ -157,7 +161,7 @@ def check_inputs(search_dir: str | Path, out: str | Path, teacher: str, data: st
     return header, candidates
 
 
-def load_teacher(teacher: str, header: dict[str, Any], search_dir: str | Path):
+def load_teacher(teacher: str, header: dict[str, Any], search_dir: str | Path) -> Decoder:
     """The teacher, refused unless it has the weights the search evaluated its candidates on."""
     from headstart.model import load_model, weights_fingerprint
 
@@ -168,7 +172,7 @@ def load_teacher(teacher: str, header: dict[str, Any], search_dir: str | Path):
     return model
 
 
-def prepare_student(teacher_model, candidate: Candidate, out: Path) -> Path:
+def prepare_student(teacher_model: Decoder, candidate: Candidate, out: Path) -> Path:
     """OUT/candidates/NNN/student, extracted once; a folder of another candidate is refused."""
     from headstart.subnet import SubnetSpec, extract_to_folder
 
@@ -188,7 +192,7 @@ def prepare_student(teacher_model, candidate: Candidate, out: Path) -> Path:
     return student
 
 
-def train_once(cfg) -> dict[str, Any]:
+def train_once(cfg: TrainConfig) -> dict[str, Any]:
     """Train `cfg` unless its folder holds a finished run of the same settings; resumes one cut short."""
     from headstart.train import train
     from headstart.train.loop import CONFIG_FILE
@@ -230,7 +234,7 @@ class CandidateTrainer:
     """The one way every candidate is trained here: extracted from the teacher into OUT/candidates/NNN/student,
     trained in OUT/candidates/NNN/train-TOKENS with the shared settings and the given budget."""
 
-    teacher_model: Any  # the loaded teacher (a Decoder), to extract from
+    teacher_model: Decoder  # loaded once, to extract from
     out: Path
     teacher: str
     data: str
