@@ -128,6 +128,10 @@ def main() -> None:
     for title, (names, question) in SECTIONS.items():
         text, raw[title] = section(runs, out, title, names, question)
         parts.append(text)
+    fidelity = runs / "rank-correlation-25" / "fidelity.md"
+    parts.append("## Does untrained perplexity predict trained quality?\n\n" + (
+        fidelity.read_text().split("\n", 1)[1] if fidelity.is_file() else
+        "Not yet run: rank-correlation-25 (`bash recipes/study/run.sh rank-correlation-25`).\n"))
     header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
               "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "

@@ -5,6 +5,7 @@
 # in the background: nohup bash recipes/study/run.sh > study.log &), then python scripts/study_report.py
 set -euo pipefail
 hs=${HEADSTART:-.venv/bin/headstart}
+py=${PYTHON:-.venv/bin/python}
 "$hs" assets --only corpus
 data=runs/study/data
 if [ ! -f "$data/manifest.json" ]; then  # the demo's data: the teacher's tokenizer, the same held-out documents
@@ -12,8 +13,16 @@ if [ ! -f "$data/manifest.json" ]; then  # the demo's data: the teacher's tokeni
     --val-docs persuasion.txt hamlet.txt tempest.txt twelfth_night.txt 'cr*.txt' --out "$data"
 fi
 # the headlines first (the analyses race to their from-scratch arms), then the analyses
-all="headline-25 headline-50 kd-losses kd-per-flop granularity-coarse-uniform granularity-coarse-layerwise
-granularity-fine-uniform granularity-fine-layerwise granularity-layers objective-importance objective-magnitude"
+all="headline-25 headline-50 rank-correlation-25 kd-losses kd-per-flop granularity-coarse-uniform
+granularity-coarse-layerwise granularity-fine-uniform granularity-fine-layerwise granularity-layers
+objective-importance objective-magnitude"
 for recipe in ${*:-$all}; do
-  "$hs" run --config "recipes/study/$recipe.yaml"
+  case $recipe in
+    rank-correlation-25)  # 16 candidates of the headline's search, each trained briefly with KD like the study
+      "$py" recipes/study/rank_correlation.py --search runs/study/headline-25/search --teacher scale-teacher \
+        --data runs/study/data --out runs/study/rank-correlation-25 --candidates 16 --tokens 200K --kd forward_kl \
+        --seq-len 256 --batch-size 32 --micro-batch-size 32 --lr 0.002 --eval-every 20 --eval-tokens 65536 \
+        --checkpoint-every 10 ;;
+    *) "$hs" run --config "recipes/study/$recipe.yaml" ;;
+  esac
 done
