@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 import transformers
-from conftest import VOCAB, tiny_hf_model
+from conftest import VOCAB, save_tiny, tiny_hf_model
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from headstart.model import load_model
+from headstart.model.card import read_card_facts
 from headstart.model.decoder import Decoder
 from headstart.subnet import extract, extract_to_folder
 from headstart.subnet.spec import SubnetSpec, parse_spec
@@ -97,3 +98,20 @@ def test_every_student_loads_generates_scores_padded_batches_and_saves_in_plain_
         # transformers' AutoTokenizer reads config.json through AutoConfig first, which asks before running the
         # remote code of a layer-wise folder (and, declined, falls back to the tokenizer files); stock ones never ask
         assert layerwise or f"{r['folder']} contains custom code" not in done.stdout
+
+
+def test_large_students_are_sharded_with_an_index_and_load_back(tmp_path):
+    save_tiny("llama", tmp_path / "teacher")
+    teacher = load_model(tmp_path / "teacher")
+    out = extract_to_folder(teacher, specs(teacher)["layerwise"], tmp_path / "student", max_shard_size=4000)
+    shards = sorted(p.name for p in out.glob("*.safetensors"))
+    assert len(shards) > 1 and (out / "model.safetensors.index.json").is_file()
+    expected = extract(teacher, specs(teacher)["layerwise"])
+    ids = torch.randint(0, VOCAB, (2, 9), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(load_model(out)(ids), expected(ids))
+        remote = transformers.AutoModelForCausalLM.from_pretrained(out, trust_remote_code=True)
+        assert (remote(ids).logits - expected(ids)).abs().max() < 1e-5
+    card = read_card_facts(out)
+    assert card["teacher"] == str(tmp_path / "teacher") and card["parameters"] == sum(
+        p.numel() for p in expected.parameters())
