@@ -29,7 +29,7 @@ EXPECTED = {  # (context of the right choice, its continuation, gold)
     "sciq": ("Evolution.\nQuestion: Who?\nAnswer:", " darwin", 3),
     "winogrande": ("Sarah beat Maria so Sarah", " won.", 0),
     "boolq": ("It is.\nQuestion: is it?\nAnswer:", " yes", 1),
-    "copa": ("The man turned on the tap therefore", " water ran.", 0),
+    "copa": ("The man turned on the tap therefore", "  water ran.", 0),  # lm-eval's choice has its own space
     "social_iqa": ("Q: Tracy left. Why?\nA:", " c", 2),
     "commonsense_qa": ("Question: Where?\nAnswer:", " mall", 1),
 }
@@ -85,11 +85,15 @@ def test_a_sequence_longer_than_the_context_keeps_its_end(tiny):
 
 
 def test_accuracy_and_length_normalised_accuracy(tiny, monkeypatch):
-    items = [Item(["c", "c"], [" a", " bbbbbbbbbb"], 1), Item(["c", "c"], [" a", " b"], 0)]
-    scores = iter([[-1.0, -5.0, -2.0, -1.0]])  # item 1: raw picks " a", per byte picks the long one
+    items = [Item(["c", "c"], [" a", " bbbbbbbbbb"], 1, ["a", "bbbbbbbbbb"]), Item(["c", "c"], [" a", " b"], 0,
+                                                                                 ["a", "b"]),
+             Item(["c", "c"], [" ééé", " bbbbb"], 0, ["ééé", "bbbbb"])]
+    # item 1: raw picks " a", per character the long one; item 3: raw and per byte "ééé" (-0.5 vs -0.8 for 6 and
+    # 5 bytes), per character "bbbbb" (-1.0 vs -0.8 for 3 and 5): lm-eval divides by the choice, without its space
+    scores = iter([[-1.0, -5.0, -2.0, -1.0, -3.0, -4.0]])
     monkeypatch.setattr(downstream, "continuation_logprobs", lambda *a, **k: next(scores))
     tok = transformers.AutoTokenizer.from_pretrained(tiny)
-    assert score_items(load_model(tiny), tok, items) == (0.0, 0.5)
+    assert score_items(load_model(tiny), tok, items) == {"acc": 1 / 3, "acc_norm": 1 / 3, "acc_bytes": 2 / 3}
 
 
 def test_eval_command_reports_each_task(evalsets, tiny, capsys):
