@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -19,6 +20,7 @@ from headstart.eval.downstream import continuation_logprobs, evaluate_task, scor
 from headstart.eval.tasks import TASKS, Item, load_task
 from headstart.model import load_model
 from headstart.model.checkpoint import resolve_model_dir
+from headstart.progress import progress_bar
 
 EXPECTED = {  # (context of the right choice, its continuation, gold)
     "hellaswag": ("Roof shingle removal: A man is on a roof. He", " starts pulling up roofing.", 1),
@@ -106,6 +108,25 @@ def test_eval_command_reports_each_task(evalsets, tiny, capsys):
     assert main(["eval", "--model", str(tiny), "--tasks", "piqa", "lambada"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "unknown task 'lambada'" in err
+
+
+def test_a_long_evaluation_reports_progress_in_a_log(evalsets, tiny, monkeypatch, capsys):
+    """Outside a terminal too: dated lines per task (here every update; by default every 30 s)."""
+    monkeypatch.setattr(downstream, "progress_bar", functools.partial(progress_bar, interval=0.0))
+    evaluate_task(load_model(tiny), "piqa", batch_size=1)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2 and all(" piqa: " in line for line in lines) and "6/6" in lines[-1], lines
+
+
+def test_perplexity_reports_progress_in_a_log_when_asked(tiny, monkeypatch, capsys):
+    from headstart.eval import perplexity
+
+    monkeypatch.setattr(perplexity, "progress_bar", functools.partial(progress_bar, interval=0.0))
+    windows = torch.randint(0, 42, (4, 9), generator=torch.Generator().manual_seed(0))
+    perplexity.evaluate_windows(load_model(tiny), windows, batch_size=1, progress=True)
+    assert "4/4" in capsys.readouterr().err.splitlines()[-1]
+    perplexity.evaluate_windows(load_model(tiny), windows, batch_size=1)  # training's validation: quiet
+    assert capsys.readouterr().err == ""
 
 
 def test_smollm2_beats_chance_on_piqa():

@@ -76,10 +76,11 @@ def encode_items(tokenizer, items: list[Item]) -> list[Pair]:
                                                                                    strict=True)]
 
 
-def item_logprobs(model: Decoder, tokenizer, items: list[Item], batch_size: int = 8) -> list[list[float]]:
+def item_logprobs(model: Decoder, tokenizer, items: list[Item], batch_size: int = 8,
+                  desc: str = "choices") -> list[list[float]]:
     """log p(continuation | context) of every choice of every item, with progress every few batches."""
     pairs, logprobs, chunk = encode_items(tokenizer, items), [], batch_size * 4
-    with progress_bar(total=len(pairs), desc="choices", unit="choice") as bar:
+    with progress_bar(total=len(pairs), desc=desc, unit="choice") as bar:
         for start in range(0, len(pairs), chunk):
             logprobs += continuation_logprobs(model, pairs[start:start + chunk], batch_size)
             bar.update(len(pairs[start:start + chunk]))
@@ -105,15 +106,16 @@ def accuracies(items: list[Item], logprobs: list[list[float]]) -> dict[str, floa
     return {metric: n / len(items) for metric, n in right.items()}
 
 
-def score_items(model: Decoder, tokenizer, items: list[Item], batch_size: int = 8) -> dict[str, float]:
+def score_items(model: Decoder, tokenizer, items: list[Item], batch_size: int = 8,
+                desc: str = "choices") -> dict[str, float]:
     """acc, acc_norm and acc_bytes of `model` on `items`."""
-    return accuracies(items, item_logprobs(model, tokenizer, items, batch_size))
+    return accuracies(items, item_logprobs(model, tokenizer, items, batch_size, desc))
 
 
 def evaluate_task(model: Decoder, task: str, limit: int | None = None, batch_size: int = 8) -> TaskResult:
     """Zero-shot accuracy of `model` (with its own tokenizer) on the first `limit` items of `task`."""
     start = time.perf_counter()
     items = load_task(task, limit)
-    scores = score_items(model, load_tokenizer(model.source_dir), items, batch_size)
+    scores = score_items(model, load_tokenizer(model.source_dir), items, batch_size, desc=task)
     chance = sum(1 / len(item.continuations) for item in items) / len(items)
     return TaskResult(task=task, items=len(items), chance=chance, seconds=time.perf_counter() - start, **scores)
