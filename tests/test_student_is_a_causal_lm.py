@@ -115,3 +115,21 @@ def test_large_students_are_sharded_with_an_index_and_load_back(tmp_path):
     card = read_card_facts(out)
     assert card["teacher"] == str(tmp_path / "teacher") and card["parameters"] == sum(
         p.numel() for p in expected.parameters())
+
+
+def test_push_to_hub_without_a_network_is_one_line_and_exit_2_after_the_folder_is_written(tmp_path, monkeypatch,
+                                                                                         capsys):
+    import huggingface_hub.constants
+
+    from headstart.cli.main import main
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    save_tiny("llama", tmp_path / "teacher")
+    (tmp_path / "spec.json").write_text('{"layers": 2}')
+    argv = ["extract", "--teacher", str(tmp_path / "teacher"), "--spec", str(tmp_path / "spec.json"), "--out"]
+    assert main([*argv, str(tmp_path / "bad"), "--push-to-hub", "not a repo id"]) == 2
+    assert "is not a hub repo id" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*argv, str(tmp_path / "student"), "--push-to-hub", "me/student"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot push" in err and "hf upload me/student" in err, err
+    assert (tmp_path / "student" / "config.json").is_file()  # nothing lost: push it later

@@ -6,6 +6,8 @@ import argparse
 
 import torch
 
+from headstart.model.hub import PUSH_HELP
+
 SPEC_HELP = """sub-network spec (JSON), or a JSON file holding one under "spec". A count keeps the first n, a list
 names indices, widths at the top apply to every kept layer: {"embd": 384, "layers": 20, "heads": 6, "kv": 2,
 "mlp": 768}. Per layer: {"embd": [...], "layers": [{"layer": 0, "heads": [0, 1, 3, 4], "kv": [0, 1], "mlp": [...]},
@@ -19,15 +21,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="Hugging Face folder to write (replaced atomically)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="weight dtype of the folder (default: the teacher's)")
+    parser.add_argument("--push-to-hub", metavar="REPO", help=PUSH_HELP)
 
 
 def run(args: argparse.Namespace) -> dict:
     from headstart.model import load_model
     from headstart.model.families import exportable_as_hf
+    from headstart.model.hub import check_repo_id, push_to_hub
     from headstart.subnet import extract_to_folder, param_count, student_config
     from headstart.subnet.spaces import human
     from headstart.subnet.spec import load_spec
 
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)
     teacher = load_model(args.teacher)
     spec = load_spec(args.spec, teacher.config)
     out = extract_to_folder(teacher, spec, args.out, dtype=DTYPES.get(args.dtype))
@@ -35,5 +41,7 @@ def run(args: argparse.Namespace) -> dict:
     stock = exportable_as_hf(student_config(teacher.config, spec))
     kind = f"stock {teacher.config.family} class" if stock else "headstart remote-code class (layer-wise)"
     print(f"wrote {out}: {human(n)} parameters ({100 * n / total:.1f}% of the teacher), {spec.summary()}; {kind}")
+    if args.push_to_hub:
+        print(f"pushed to {push_to_hub(out, args.push_to_hub)}")
     return {"out": str(out), "params": n, "teacher_params": total, "stock_class": stock,
             "spec": spec.to_dict(teacher.config)}
