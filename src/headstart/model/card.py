@@ -30,11 +30,10 @@ def read_card_facts(folder: Path | None) -> dict[str, Any]:
 def write_card(folder: Path, facts: dict[str, Any], title: str) -> None:
     data = ModelCardData(library_name="transformers", pipeline_tag="text-generation", tags=["headstart"],
                          headstart=facts)
-    rows = "\n".join(f"| {key.replace('_', ' ')} | {_value(value)} |" for key, value in facts.items())
-    body = (f"# {title}\n\nWritten by headstart: a sub-network of a pretrained "
-            f"teacher, extracted and (where stated) trained further with knowledge distillation. Loads with "
-            f"`transformers.AutoModelForCausalLM.from_pretrained` (add `trust_remote_code=True` for a layer-wise "
-            f"student).\n\n| | |\n|---|---|\n{rows}\n")
+    rows = "".join(f"| {key.replace('_', ' ')} | {_value(value)} |\n" for key, value in facts.items())
+    body = (f"# {title}\n\nWritten by headstart. Loads with `transformers.AutoModelForCausalLM.from_pretrained` "
+            f"(with `trust_remote_code=True` where config.json names headstart's own architecture).\n\n"
+            + (f"| | |\n|---|---|\n{rows}" if rows else ""))
     ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(folder / CARD_FILE)
 
 
