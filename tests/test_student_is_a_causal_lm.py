@@ -32,7 +32,7 @@ PROMPT = 4  # prompt length
 def specs(teacher: Decoder) -> dict[str, SubnetSpec]:
     cfg = teacher.config
     last = cfg.n_layer - 1
-    return {"uniform": parse_spec({"layers": [0, last], "mlp": cfg.layers[0].mlp // 2}, cfg),
+    return {"uniform": parse_spec({"layers": cfg.n_layer - 1, "mlp": cfg.layers[0].mlp // 2}, cfg),  # a layer less
             "layerwise": parse_spec({"layers": [{"layer": 0, "mlp": 8}, {"layer": last, "heads": cfg.layers[0].n_kv}]},
                                     cfg)}
 

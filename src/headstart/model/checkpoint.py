@@ -29,6 +29,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 REMOTE_CODE = ("decoder.py", "hf_remote.py")
 GENERATION_FILE = "generation_config.json"
 SPECIAL_TOKENS = ("bos_token_id", "eos_token_id", "pad_token_id")
+PER_LAYER_KEYS = ("layer_types",)  # config lists with an entry per layer (all full attention in headstart's decoder)
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
@@ -186,7 +187,10 @@ def exported_config(cfg: DecoderConfig, source: Path | None) -> dict:
     base = read_config(source) if source is not None and (source / "config.json").is_file() else {}
     base = {k: v for k, v in base.items() if k not in ("torch_dtype", "transformers_version", "_name_or_path")}
     if base.get("model_type") == new["model_type"]:
-        old = _config_of(decoder_config(base))
+        teacher = decoder_config(base)
+        if teacher.n_layer != cfg.n_layer:  # one entry per teacher layer: transformers derives them again
+            base = {k: v for k, v in base.items() if k not in PER_LAYER_KEYS}
+        old = _config_of(teacher)
         config = base | {k: v for k, v in new.items() if k not in base or old.get(k) != v}
     else:
         config = {k: base[k] for k in SPECIAL_TOKENS if base.get(k) is not None} | new

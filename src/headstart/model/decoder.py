@@ -133,7 +133,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((rot, rest), dim=-1) if rest.shape[-1] else rot
 
 
-def attention_mask(padding: torch.Tensor | None, q_len: int, past: int) -> torch.Tensor | None:
+def attention_mask(padding: torch.Tensor | None, q_len: int, past: int, device: torch.device) -> torch.Tensor | None:
     """Which keys each query may see, [batch or 1, 1, q_len, past + q_len]: the causal ones not padded.
 
     `padding` [batch, past + q_len] is 1 for real tokens and 0 for padding (transformers' 2D
@@ -143,7 +143,6 @@ def attention_mask(padding: torch.Tensor | None, q_len: int, past: int) -> torch
     """
     if padding is None and (past == 0 or q_len == 1):
         return None
-    device = padding.device if padding is not None else None
     keys = torch.arange(past + q_len, device=device)
     queries = torch.arange(past, past + q_len, device=device)[:, None]
     allowed = (keys <= queries)[None]
@@ -255,7 +254,7 @@ class Decoder(nn.Module):
                                                                                x.dtype))
         if self.pos_embed is not None:
             x = x + self.pos_embed(positions)
-        mask = attention_mask(padding, t, past)
+        mask = attention_mask(padding, t, past, idx.device)
         for layer, block in enumerate(self.blocks):
             x = block(x, cos, sin, mask, cache, layer)
         return self.final_norm(x)
