@@ -27,11 +27,12 @@ def read_card_facts(folder: Path | None) -> dict[str, Any]:
     return facts if isinstance(facts, dict) else {}
 
 
-def write_card(folder: Path, facts: dict[str, Any], title: str) -> None:
+def write_card(folder: Path, facts: dict[str, Any]) -> None:
     data = ModelCardData(library_name="transformers", pipeline_tag="text-generation", tags=["headstart"],
                          headstart=facts)
     rows = "".join(f"| {key.replace('_', ' ')} | {_value(value)} |\n" for key, value in facts.items())
-    body = (f"# {title}\n\nWritten by headstart. Loads with `transformers.AutoModelForCausalLM.from_pretrained` "
+    title = f"A student of {Path(facts['teacher']).name}" if facts.get("teacher") else "A model"
+    body = (f"# {title}, written by headstart\n\nLoads with `transformers.AutoModelForCausalLM.from_pretrained` "
             f"(with `trust_remote_code=True` where config.json names headstart's own architecture).\n\n"
             + (f"| | |\n|---|---|\n{rows}" if rows else ""))
     ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(folder / CARD_FILE)

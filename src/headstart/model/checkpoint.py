@@ -172,7 +172,7 @@ def save_model(model: Decoder, out_dir: str | Path, tokenizer_dir: Path | None =
 
             tokens = {k: config[k] for k in SPECIAL_TOKENS if k in config}
             GenerationConfig(**tokens).to_json_file(tmp / GENERATION_FILE)
-        write_card(tmp, card or {}, title=Path(out_dir).name)
+        write_card(tmp, card or {})
     return Path(out_dir)
 
 
