@@ -24,16 +24,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-to-hub", metavar="REPO", help=PUSH_HELP)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """What can be checked before the teacher is loaded (`headstart run` checks it before any step)."""
+    from headstart.model.hub import check_repo_id
+
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)
+
+
 def run(args: argparse.Namespace) -> dict:
     from headstart.model import load_model
     from headstart.model.families import exportable_as_hf
-    from headstart.model.hub import check_repo_id, push_to_hub
+    from headstart.model.hub import push_to_hub
     from headstart.subnet import extract_to_folder, param_count, student_config
     from headstart.subnet.spaces import human
     from headstart.subnet.spec import load_spec
 
-    if args.push_to_hub:
-        check_repo_id(args.push_to_hub)
+    check_arguments(args)
     teacher = load_model(args.teacher)
     spec = load_spec(args.spec, teacher.config)
     out = extract_to_folder(teacher, spec, args.out, dtype=DTYPES.get(args.dtype))
