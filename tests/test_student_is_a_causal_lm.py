@@ -133,3 +133,12 @@ def test_push_to_hub_without_a_network_is_one_line_and_exit_2_after_the_folder_i
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot push" in err and "hf upload me/student" in err, err
     assert (tmp_path / "student" / "config.json").is_file()  # nothing lost: push it later
+
+
+def test_train_refuses_a_malformed_hub_repo_before_training(capsys):
+    from headstart.cli.main import main
+
+    argv = ["train", "--student", "s", "--data", "d", "--out", "o", "--tokens", "1000", "--push-to-hub", "bad id!"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a hub repo id" in err
