@@ -202,7 +202,7 @@ def test_work_left_by_a_different_run_is_thrown_away(tmp_path, corpus, monkeypat
 
 
 def test_folder_input_reads_every_supported_file_once(tmp_path, tok_dir, corpus):
-    (tmp_path / "corpus" / "README.md").write_text("not an input")
+    (tmp_path / "corpus" / "notes.csv").write_text("not an input")
     out = tmp_path / "data"
     prepare_data([str(tmp_path / "corpus"), str(corpus["a"])], out, tokenizer=str(tok_dir))
     assert [s["name"] for s in load_manifest(out)["sources"]] == ["a.txt", "b.txt", "c.jsonl", "d.parquet"]

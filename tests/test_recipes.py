@@ -17,12 +17,15 @@ RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 def test_the_demo_pipeline_recipe_plans_every_step():
     recipe = load_pipeline_recipe(RECIPES / "demo.yaml")
     steps = plan(recipe)
-    assert [step for step, _ in steps] == ["prepare", "search", "extract", "train", "eval", "eval"]
-    for step, argv in steps:
-        args, module = parse_step(step, argv)
-        if step == "train":
+    assert [step.name for step in steps] == [
+        "prepare", "search", "extract", "train", "random:train lr=0.002", "random:train lr=0.004",
+        "random:train lr=0.008", "subnet_ce:train", "eval", "eval"]
+    for step in steps:
+        args, module = parse_step(step.command, step.argv)
+        if step.command == "train":
             cfg = module.config_from_args(args)
-            assert cfg.teacher == "scale-teacher" and cfg.kd == "forward_kl"
+            assert cfg.kd == ("forward_kl" if step.name == "train" else None)
+            assert cfg.random_init == step.name.startswith("random")
 
 
 @pytest.mark.parametrize("name", ["train.yaml", "quarter-student.yaml"])
@@ -41,3 +44,23 @@ def test_the_comparison_model_is_a_quarter_of_the_teacher():
 
     read = lambda name: decoder_config(json.loads((RECIPES / "scale-teacher" / name).read_text()))  # noqa: E731
     assert 0.2 < param_count(read("quarter-student.json")) / param_count(read("architecture.json")) < 0.3
+
+
+@pytest.mark.parametrize("path", sorted((RECIPES / "study").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_study_recipe_plans_and_its_steps_parse(path):
+    recipe = load_pipeline_recipe(path)
+    assert str(recipe.out) == f"runs/study/{path.stem}" and str(recipe.data) == "runs/study/data"
+    for step in plan(recipe):
+        args, module = parse_step(step.command, step.argv)
+        if hasattr(module, "check_arguments") and step.command != "train":
+            module.check_arguments(args)
+        if step.command == "train":
+            module.config_from_args(args)
+
+
+def test_the_study_searches_its_headline_sub_network_the_same_way_wherever_it_is_trained():
+    """The headline, KD losses and KD per FLOP train the same searched sub-network: their search settings agree."""
+    sections = [load_pipeline_recipe(RECIPES / "study" / f"{name}.yaml").sections
+                for name in ("headline-25", "kd-losses", "kd-per-flop")]
+    assert all(s["search"] == sections[0]["search"] and s["importance"] == sections[0]["importance"]
+               for s in sections)

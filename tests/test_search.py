@@ -73,8 +73,8 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(setup, tmp_path):
     path.write_text(path.read_text() + '{"key": "cut short by a ki')  # ... in the middle of writing a line
     resumed, _, _ = search(setup, tmp_path / "killed", evals=14)
     assert resumed["replayed"] == 9  # nothing evaluated twice
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in journal(tmp_path / "whole")]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in journal(tmp_path / "killed")] == strip
+    strip = [{k: v for k, v in r.items() if k not in ("seconds", "at")} for r in journal(tmp_path / "whole")]
+    assert [{k: v for k, v in r.items() if k not in ("seconds", "at")} for r in journal(tmp_path / "killed")] == strip
     assert resumed["best"] == whole["best"]
 
 
@@ -185,3 +185,59 @@ def test_importance_scores_seed_the_search(setup, tmp_path, capsys):
     space = make_space("fine-layerwise", teacher.config)
     budget = parse_budget("50%", param_count(teacher.config))
     assert load_spec_from(first, teacher) == importance_seed(space, budget, scores, 0)[0]
+
+
+class BarRecorder:
+    """Stands for the progress bar: records, at every update, how many candidates the journal holds."""
+
+    def __init__(self, journal_path):
+        self.journal_path, self.seen = journal_path, []
+
+    def set_postfix_str(self, text, refresh=True):
+        pass
+
+    def update(self, n=1):
+        self.seen.append(self.journal_path.read_text().count("\n") - 1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_progress_moves_with_each_candidate_as_it_reaches_the_journal(setup, tmp_path, monkeypatch):
+    from headstart.search import run as run_module
+
+    bars = []
+
+    def recorder(**kwargs):
+        bars.append((kwargs, BarRecorder(tmp_path / "journal.jsonl")))
+        return bars[-1][1]
+
+    monkeypatch.setattr(run_module, "progress_bar", recorder)
+    search(setup, tmp_path, evals=6)
+    assert bars[0][0]["initial"] == 0 and bars[0][1].seen == [1, 2, 3, 4, 5, 6]  # one candidate at a time
+    search(setup, tmp_path, evals=9)  # resumed: the bar starts past the 6 replayed, which take no time
+    assert bars[1][0]["initial"] == 6 and bars[1][1].seen == [7, 8, 9]
+
+
+def test_evals_not_above_the_population_is_said(setup, tmp_path, capsys):
+    argv = cli_search(setup, tmp_path / "out", "--budget", "50%")  # --evals 6, --population 3
+    argv[argv.index("--population") + 1] = "6"
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "--evals 6 is not above --population 6, so evolution only evaluates its first generation" in err
+
+
+def test_a_search_moved_to_another_folder_still_resumes(tmp_path):
+    from headstart.search.journal import Journal
+
+    header = {"teacher": "/a/teacher", "teacher_weights": "w1", "data": "/a/data", "data_identity": {"n": 1},
+              "importance": "/a/importance.json", "space": "fine-layerwise"}
+    journal = Journal(tmp_path / "journal.jsonl", header)
+    journal.add({"key": "k1", "loss": 1.0})
+    moved = {**header, "teacher": "/b/teacher", "data": "/b/data", "importance": "/b/importance.json"}
+    assert Journal(tmp_path / "journal.jsonl", moved).records["k1"]["loss"] == 1.0
+    with pytest.raises(UsageError, match="belongs to a different search"):
+        Journal(tmp_path / "journal.jsonl", {**moved, "teacher_weights": "w2"})

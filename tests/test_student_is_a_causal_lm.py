@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from conftest import VOCAB, save_tiny, tiny_hf_model
+from conftest import TINY_CONFIGS, VOCAB, save_tiny, tiny_hf_model
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from headstart.model import load_model
@@ -25,7 +25,6 @@ from headstart.model.decoder import Decoder
 from headstart.subnet import extract, extract_to_folder
 from headstart.subnet.spec import SubnetSpec, parse_spec
 
-FAMILIES = ("gpt_neox", "llama", "qwen2", "gpt2")
 PROMPT = 4  # prompt length
 
 
@@ -57,7 +56,7 @@ def teacher_folder(family: str, spec_kind: str, folder: Path, seed: int) -> tupl
     hf.save_pretrained(folder)
     teacher = load_model(folder)
     prompt, stop = greedy_stop(extract(teacher, specs(teacher)[spec_kind]), seed)
-    words = [f"w{i}" for i in range(1, VOCAB)]
+    words = [f"w{i}" for i in range(1, teacher.config.vocab_size)]  # Phi-3's is larger than VOCAB
     tok = Tokenizer(models.WordLevel({"[UNK]": 0} | {w: i + 1 for i, w in enumerate(words)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     eos = words[stop - 1]
@@ -72,7 +71,7 @@ def teacher_folder(family: str, spec_kind: str, folder: Path, seed: int) -> tupl
 
 def test_every_student_loads_generates_scores_padded_batches_and_saves_in_plain_transformers(tmp_path):
     cases, kinds = {}, {}
-    for family in FAMILIES:
+    for family in TINY_CONFIGS:
         for kind in ("uniform", "layerwise"):
             folder, prompt = teacher_folder(family, kind, tmp_path / f"teacher-{family}-{kind}", seed=len(cases))
             teacher = load_model(folder)

@@ -54,7 +54,7 @@ def test_a_run_learns_and_leaves_metrics_tensorboard_checkpoints_summary_and_a_h
         summary["val_loss"], 6))
     assert [r["lr"] for r in train_records(out)] == pytest.approx([3e-3 * lr_multiplier(s, 16, 4, "wsd", 0.1, 4)
                                                                    for s in range(16)])
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000016.pt"]  # keep 1
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000016"]  # keep 1
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(out / "tensorboard"))
@@ -157,8 +157,8 @@ def test_an_unknown_loss_is_refused(world, capsys):
 
 def test_a_corrupt_checkpoint_is_refused_on_resume(world, capsys):
     assert main(argv(world, "t5")) == 0
-    checkpoint = world["root"] / "t5" / "checkpoints" / "step-00000002.pt"
-    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    shard = next((world["root"] / "t5" / "checkpoints" / "step-00000002").glob("*.distcp"))
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     expect_one_line_error(capsys, [*argv(world, "t5"), "--resume"], "corrupt")
 
 

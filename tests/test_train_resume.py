@@ -1,14 +1,10 @@
 """A training process killed with SIGKILL at an arbitrary point resumes to exactly the loss curve of an unbroken run."""
 
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from safetensors.torch import load_file
-from train_support import make_world, one_thread, run_cli, subprocess_env, train_argv  # noqa: F401
+from train_support import json_lines_without, make_world, one_thread, run_cli, sigkill_when, train_argv  # noqa: F401
 
 from headstart.cli.main import main
 
@@ -28,25 +24,13 @@ def argv(world, out: str) -> list[str]:
 
 def curve(out) -> list[dict]:
     """Every metrics record without its wall-clock speed."""
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"} for line in lines]
+    return json_lines_without(out / "metrics.jsonl", "tokens_per_s")
 
 
-def kill_after_a_checkpoint(cmd: list[str], out, timeout: float = 60) -> int:
+def kill_after_a_checkpoint(argv: list[str], out) -> int:
     """Start training, SIGKILL it once its second checkpoint exists; return the step it had checkpointed."""
-    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    try:
-        while not (out / "checkpoints" / "step-00000006.pt").exists():
-            assert proc.poll() is None, "training ended before it could be killed"
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.002)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return max(int(p.stem.split("-")[1]) for p in (out / "checkpoints").glob("step-*.pt"))
+    sigkill_when(argv, (out / "checkpoints" / "step-00000006").is_dir, "a second checkpoint")
+    return max(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("step-*"))
 
 
 @pytest.mark.slow
@@ -54,7 +38,7 @@ def test_a_killed_run_resumes_to_the_loss_curve_of_an_unbroken_run(world):
     assert main(argv(world, "unbroken")) == 0  # in this process, on one thread like the others
 
     out = world["root"] / "killed"
-    checkpointed = kill_after_a_checkpoint([sys.executable, "-m", "headstart", *argv(world, "killed")], out)
+    checkpointed = kill_after_a_checkpoint(argv(world, "killed"), out)
     assert 6 <= checkpointed < STEPS and not (out / "summary.json").exists()
     resumed = run_cli([*argv(world, "killed"), "--resume"])
     assert resumed.returncode == 0, resumed.stderr

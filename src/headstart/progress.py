@@ -2,14 +2,17 @@
 
 tqdm alone either hides itself when stderr is not a terminal (`nohup headstart train ... > log`
 would show nothing for hours) or fills the log with carriage returns. A run in the background
-instead writes one readable line per `interval` seconds, which `tail -f` shows as it goes; a step
-shorter than that writes none, and one that fails ends on its error line, not on a progress line.
+instead writes one readable line per `interval` seconds, which `tail -f` shows as it goes, also while
+one slow item (a candidate, a batch) is still running: the elapsed time then moves on. A step shorter
+than that writes none, and one that fails ends on its error line, not on a progress line.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,18 +26,32 @@ class LogLines(tqdm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._shown: tuple | None = None  # (n, postfix) of the last line written
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
         super().__init__(*args, **kwargs)
+        if self.mininterval > 0:  # the thread holds a weak reference: a bar nobody closes still goes away
+            threading.Thread(target=_heartbeat, args=(weakref.ref(self), self._stop), daemon=True).start()
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
         if (self.n, self.postfix) != self._shown:
+            self._write_line()
+        return True
+
+    def _write_line(self) -> None:
+        with self._write_lock:
             line = self.format_meter(**(self.format_dict | {"ncols": 0}))
             self.fp.write(time.strftime("%H:%M:%S ") + line + "\n")
             self.fp.flush()
             self._shown = (self.n, self.postfix)
-        return True
+            self.last_print_t, self.last_print_n = self._time(), self.n  # the next update waits a whole interval
+
+    def _next_line_in(self) -> float:
+        """Seconds until a line is due even if nothing moved (<= 0: now)."""
+        return max(self.last_print_t + self.mininterval, self.start_t + self.delay) - self._time()
 
     def close(self) -> None:
         """The last state, if any line was shown; no trailing blank line."""
+        self._stop.set()
         if self.disable:
             return
         if self._shown is not None:
@@ -46,6 +63,21 @@ class LogLines(tqdm):
         if exc_type is not None:
             self._shown = None  # the error explains where it stopped
         self.close()
+
+
+def _heartbeat(ref: weakref.ref, stop: threading.Event) -> None:
+    """A line at least every interval while the bar is open, also when one item takes longer than that."""
+    while True:
+        bar = ref()
+        if bar is None or bar.disable:
+            return
+        wait = bar._next_line_in()
+        if wait <= 0:
+            bar._write_line()
+            wait = bar.mininterval
+        del bar
+        if stop.wait(wait):
+            return
 
 
 def progress_bar(iterable: Iterable | None = None, *, total: float | None = None, desc: str, unit: str,

@@ -26,12 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from headstart.atomic import atomic_dir
+    from headstart.atomic import atomic_dir, check_out_replaceable
     from headstart.eval import scoring_windows
     from headstart.model import load_model, save_model
     from headstart.runtime import pick_device
     from headstart.subnet.importance import activation_importance, magnitude_importance, permute_teacher
 
+    check_out_replaceable(args.out, "folder of `headstart importance`", lambda p: (p / "importance.json").is_file())
     teacher = load_model(args.teacher)
     windows = scoring_windows(teacher, args.data, args.split, args.tokens, args.seq_len, what=f"teacher {args.teacher}")
     seq_len = windows.shape[1] - 1

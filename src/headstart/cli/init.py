@@ -10,12 +10,16 @@ import argparse
 import json
 from pathlib import Path
 
+from headstart.cli.extract import add_overwrite_argument, check_model_out
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="FILE", help="a Hugging Face config.json (GPT-NeoX, "
                         "Llama-family or GPT-2) giving the architecture")
     parser.add_argument("--tokenizer", required=True, metavar="T", help="tokenizer folder, or gpt2 / neox / smollm2")
-    parser.add_argument("--out", required=True, metavar="DIR", help="model folder to write (replaced atomically)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="model folder to write; an earlier headstart "
+                        "model there is replaced atomically, any other folder only with --overwrite")
+    add_overwrite_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -26,6 +30,7 @@ def run(args: argparse.Namespace) -> dict:
     from headstart.model.checkpoint import decoder_config
     from headstart.subnet import param_count
 
+    check_model_out(args)
     file = Path(args.config)
     try:
         raw = json.loads(file.read_text())

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from headstart.errors import UsageError
+from headstart.errors import UsageError, write_failure
 
 # name -> one-line help; the module headstart.cli.<name> implements it.
 COMMANDS: dict[str, str] = {
@@ -53,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         summary = args._run(args)
-    except UsageError as err:
-        print(f"headstart {args.command}: error: {err}", file=sys.stderr)
+    except (UsageError, OSError) as err:
+        usage = err if isinstance(err, UsageError) else write_failure(err)
+        if usage is None:
+            raise
+        print(f"headstart {args.command}: error: {usage}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"headstart {args.command}: interrupted", file=sys.stderr)

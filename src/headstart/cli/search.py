@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from headstart.search.strategies import StrategySettings
+from headstart.search.strategies import STRATEGIES, StrategySettings
 
 _DEFAULTS = StrategySettings()
 
@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="fine-layerwise",
                         help="coarse-uniform, coarse-layerwise, fine-uniform, fine-layerwise or layers")
     parser.add_argument("--budget", required=True, help="parameters: 50M, 50%% of the teacher, or a bin LO:HI")
-    parser.add_argument("--strategy", default="evolution", help="evolution, random, stratified or pareto")
+    parser.add_argument("--strategy", default="evolution",
+                        help=f"{', '.join(STRATEGIES)} (oneshot: no search, the importance seed or the first-k anchor)")
     parser.add_argument("--evals", type=int, default=100, help="candidates to evaluate (default 100)")
     parser.add_argument("--out", required=True, metavar="DIR", help="search folder; an existing one is resumed")
     parser.add_argument("--objective", default="perplexity", choices=["perplexity", "importance", "magnitude"],
@@ -40,9 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """What can be checked before the teacher is loaded (`headstart run` checks it before any step)."""
+    from headstart.atomic import check_out_replaceable
+    from headstart.errors import UsageError
+    from headstart.search.journal import JOURNAL
     from headstart.search.run import check_names
 
     check_names(args.strategy, args.cost, args.space)
+    for flag in ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}",
+                             "give a positive number")
+    check_out_replaceable(args.out, "search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
 
 def run(args: argparse.Namespace) -> dict:

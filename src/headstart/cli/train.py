@@ -48,8 +48,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    """Every training setting, checked before anything runs (`headstart run` calls it before any step)."""
-    config_from_args(args)
+    """Every training setting, that --out can be written and a --push-to-hub repo id, checked before anything
+    runs (`headstart run` calls it before any step)."""
+    from headstart.atomic import check_out_writable
+
+    check_out_writable(config_from_args(args).out)
     if getattr(args, "push_to_hub", None):
         check_repo_id(args.push_to_hub)
 

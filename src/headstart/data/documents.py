@@ -1,4 +1,13 @@
-"""Inputs to documents: a .txt file is one document; a jsonl line or a parquet row is one.
+"""Inputs to documents: a text file is one document; a jsonl line or a parquet row is one.
+
+Which files are read (the rule `headstart prepare --help` states): a file named on --input is read
+whatever its case (`.TXT`); below a folder, every file with a known extension, case-insensitive --
+text (.txt, .md, .rst: one document each), .jsonl and .parquet, each also gzipped (.txt.gz, .jsonl.gz)
+-- or, with --glob, every file whose name or path below the folder matches one of the patterns (read as
+text unless its extension says otherwise). Hidden files and folders (.git/, .cache/) are never read.
+Text is decoded with --encoding (UTF-8 by default; a byte-order mark is dropped). All text files are
+checked to decode before any work: a named file that does not is an error, a file found in a folder
+that does not is skipped, and the skipped files are counted in one line on stderr.
 
 Documents are the unit of the train/validation split, so their identity must be stable: a
 document is (source name, index among that source's non-blank documents), where the source
@@ -7,20 +16,29 @@ name does not depend on where the corpus happens to sit on disk.
 
 from __future__ import annotations
 
+import codecs
+import fnmatch
+import gzip
 import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from headstart.errors import UsageError
 
-SUFFIXES = (".txt", ".jsonl", ".parquet")
+TEXT_SUFFIXES = (".txt", ".md", ".rst")  # one file, one document
+KINDS = {**dict.fromkeys(TEXT_SUFFIXES, "txt"), ".jsonl": "jsonl", ".parquet": "parquet"}
+GZIP = ".gz"  # text and jsonl files may be gzipped
+SUFFIXES = (*KINDS, GZIP)
 HF_PREFIX = "hf:"
 CORPUS_PREFIX = "corpus:"  # corpus:austen = that source of the offline corpus (`headstart assets`)
+CHUNK = 1 << 24  # bytes decoded at a time when checking a file's encoding
 
 
 @dataclass(frozen=True)
@@ -34,52 +52,156 @@ class Source:
     path: str
     name: str
     kind: str  # "txt" | "jsonl" | "parquet" | "hf"
+    encoding: str = "utf-8"
+
+    @property
+    def gzipped(self) -> bool:
+        return self.path.lower().endswith(GZIP)
 
 
-def _file_source(path: Path, name: str) -> Source:
-    if path.suffix not in SUFFIXES:
+def _kind_of(path: Path) -> str | None:
+    """txt, jsonl or parquet by the extension (any case, below a .gz), or None for any other file."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == GZIP:
+        suffixes.pop()
+        if suffixes and suffixes[-1] == ".parquet":
+            return None  # parquet compresses itself
+    return KINDS.get(suffixes[-1]) if suffixes else None
+
+
+def _file_source(path: Path, name: str, encoding: str, kind: str | None = None) -> Source:
+    kind = kind or _kind_of(path)
+    if kind is None:
         raise UsageError(
-            f"input {path} has an unknown file type {path.suffix or '(none)'!r}",
-            f"give {', '.join(SUFFIXES)} files, or {HF_PREFIX}DATASET for a Hugging Face dataset",
+            f"input {path} has an unknown file type {''.join(path.suffixes) or '(none)'!r}",
+            f"give {', '.join(KINDS)} files (or gzipped), a folder with --glob, or {HF_PREFIX}DATASET",
         )
-    return Source(path=str(path), name=name, kind=path.suffix[1:])
+    return Source(path=str(path), name=name, kind=kind, encoding=encoding)
 
 
-def _folder_sources(folder: Path) -> list[Source]:
-    """Every supported file below a folder, in sorted order; other files (READMEs) are skipped."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
-    if not files:
-        raise UsageError(f"input folder {folder} holds no {', '.join(SUFFIXES)} files", "point at the files")
-    return [_file_source(p, p.relative_to(folder).as_posix()) for p in files]
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _chosen(relative: Path, globs: list[str] | None) -> bool:
+    if not globs:
+        return _kind_of(relative) is not None
+    names = (relative.name.lower(), relative.as_posix().lower())
+    return any(fnmatch.fnmatchcase(n, g.lower()) for g in globs for n in names)
+
+
+def _folder_sources(folder: Path, globs: list[str] | None, encoding: str) -> list[Source]:
+    """The chosen files below a folder, in sorted order."""
+    chosen = sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder))
+                    and _chosen(p.relative_to(folder), globs))
+    if not chosen:
+        which = f"files matching {' '.join(globs)}" if globs else f"{', '.join(KINDS)} files"
+        raise UsageError(f"input folder {folder} holds no {which} (hidden folders are not read)",
+                         "point at the files, or choose them with --glob")
+    return [_file_source(p, p.relative_to(folder).as_posix(), encoding, _kind_of(p) or "txt") for p in chosen]
+
+
+def _open_text(source: Source) -> IO[str]:
+    """The file as text: gunzipped, decoded, without a UTF-8 byte-order mark."""
+    encoding = "utf-8-sig" if codecs.lookup(source.encoding).name == "utf-8" else source.encoding
+    if source.gzipped:
+        return gzip.open(source.path, "rt", encoding=encoding)
+    return open(source.path, encoding=encoding)
+
+
+def _undecodable(source: Source) -> UnicodeDecodeError | None:
+    """Why a text or jsonl file does not decode with its encoding (None: it does), read in chunks."""
+    if source.kind not in ("txt", "jsonl"):
+        return None
+    decoder = codecs.getincrementaldecoder(source.encoding)()
+    try:
+        with gzip.open(source.path, "rb") if source.gzipped else open(source.path, "rb") as fh:
+            offset = 0
+            while chunk := fh.read(CHUNK):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as err:
+                    return UnicodeDecodeError(err.encoding, err.object, offset + err.start, offset + err.end,
+                                              err.reason)
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as err:
+        return err
+    except (OSError, EOFError) as err:
+        raise UsageError(f"input {source.path} cannot be read ({err})", "check the file") from None
+    return None
 
 
 def _hf_source(spec: str) -> Source:
     if importlib.util.find_spec("datasets") is None:
         raise UsageError(
             f"input {spec} is a Hugging Face dataset, but the `datasets` package is not installed",
-            "pip install datasets (and have network access), or give local .txt/.jsonl/.parquet files",
+            "pip install 'headstart[hf]' (or datasets), or give local .txt/.jsonl/.parquet files",
         )
     return Source(path=spec, name=spec[len(HF_PREFIX) :], kind="hf")
 
 
-def resolve_sources(inputs: list[str | Path]) -> list[Source]:
-    """Check every input up front (exists, known type) so that a bad one fails before any work."""
+def check_encoding(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise UsageError(f"--encoding {encoding!r} is not a known text encoding",
+                         "use utf-8, latin-1, cp1252, utf-16, ...") from None
+
+
+def resolve_sources(inputs: list[str | Path | Source], globs: list[str] | None = None,
+                    encoding: str = "utf-8") -> list[Source]:
+    """Check every input up front (exists, known type, decodes) so that a bad one fails before any work.
+
+    Sources already resolved pass through unchanged. Files below a folder that do not decode are
+    skipped, and counted in one line on stderr.
+    """
+    check_encoding(encoding)
+    if all(isinstance(item, Source) for item in inputs):
+        return list(inputs)  # checked when they were resolved
     sources: list[Source] = []
-    for item in map(str, inputs):
+    named: set[str] = set()  # files given by name: one that does not decode is an error, not a skip
+    for item in inputs:
+        if isinstance(item, Source):
+            sources.append(item)
+            continue
+        item = str(item)
         path = Path(item)
         if item.startswith(HF_PREFIX) and not path.exists():
             sources.append(_hf_source(item))
-        elif item.startswith(CORPUS_PREFIX) and not path.exists():
+            continue
+        if item.startswith(CORPUS_PREFIX) and not path.exists():
             from headstart.assets import corpus_dir
 
-            sources.extend(_folder_sources(corpus_dir(item.removeprefix(CORPUS_PREFIX))))
-        elif path.is_dir():
-            sources.extend(_folder_sources(path))
+            path = corpus_dir(item.removeprefix(CORPUS_PREFIX))
+        if path.is_dir():
+            sources.extend(_folder_sources(path, globs, encoding))
         elif path.is_file():
-            sources.append(_file_source(path, path.name))
+            sources.append(_file_source(path, path.name, encoding))
+            named.add(str(path.resolve()))
         else:
             raise UsageError(f"input {item} does not exist", "check the path given to --input")
-    return _first_of_each(sources)
+    return _decodable(_first_of_each(sources), named, encoding)
+
+
+def _decodable(sources: list[Source], named: set[str], encoding: str) -> list[Source]:
+    """The sources whose text decodes; a named file that does not is an error, others are skipped and counted."""
+    from headstart.progress import progress_bar
+
+    sizes = {s.path: Path(s.path).stat().st_size for s in sources if s.kind in ("txt", "jsonl")}
+    kept, skipped = [], []
+    with progress_bar(total=sum(sizes.values()), desc="checking the text", unit="B", unit_scale=True) as bar:
+        for source in sources:
+            err = _undecodable(source)
+            if err is not None and str(Path(source.path).resolve()) in named:
+                raise UsageError(f"{source.path} is not {encoding.upper()} text ({err.reason} at byte {err.start})",
+                                 "convert it, or pass its encoding with --encoding (e.g. latin-1)")
+            (kept if err is None else skipped).append(source)
+            bar.update(sizes.get(source.path, 0))
+    if skipped:
+        print(f"prepare: skipped {len(skipped)} of the files found in folders, not {encoding.upper()} text (first: "
+              f"{skipped[0].path}); pass their encoding with --encoding to read them", file=sys.stderr)
+    return kept
 
 
 def _first_of_each(sources: list[Source]) -> list[Source]:
@@ -103,17 +225,16 @@ def _is_text(value: object, where: str) -> bool:
     return bool(value) and not value.isspace()
 
 
-def _read_txt(path: str) -> Iterator[str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})", "convert it to UTF-8") from err
-    if _is_text(text, path):
+def _read_txt(source: Source) -> Iterator[str]:
+    with _open_text(source) as fh:
+        text = fh.read()
+    if _is_text(text, source.path):
         yield text
 
 
-def _read_jsonl(path: str, field: str) -> Iterator[str]:
-    with open(path, encoding="utf-8") as fh:
+def _read_jsonl(source: Source, field: str) -> Iterator[str]:
+    path = source.path
+    with _open_text(source) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -143,30 +264,14 @@ def _read_parquet(path: str, field: str) -> Iterator[str]:
                 yield value
 
 
-def _read_hf(spec: str, field: str) -> Iterator[str]:
-    """`hf:NAME` or `hf:NAME:CONFIG`, split "train"; needs `datasets` and a network (or its cache)."""
-    import datasets
-
-    name, _, config = spec.partition(":")
-    try:
-        dataset = datasets.load_dataset(name, config or None, split="train")
-    except Exception as err:  # datasets raises many types for a name it cannot fetch
-        raise UsageError(
-            f"could not load Hugging Face dataset {spec!r} ({err})", "check the name and the network"
-        ) from err
-    if field not in dataset.column_names:
-        raise UsageError(f"dataset {spec!r} has no column {field!r}", "name the text column with --text-field")
-    for value in dataset[field]:
-        if _is_text(value, f"dataset {spec!r} column {field!r}"):
-            yield value
-
-
 def read_documents(source: Source, text_field: str = "text") -> Iterator[str]:
     """The source's non-blank documents, in their order in the file."""
     if source.kind == "txt":
-        return _read_txt(source.path)
+        return _read_txt(source)
     if source.kind == "jsonl":
-        return _read_jsonl(source.path, text_field)
+        return _read_jsonl(source, text_field)
     if source.kind == "parquet":
         return _read_parquet(source.path, text_field)
-    return _read_hf(source.name, text_field)
+    from headstart.data.hub import read_hf
+
+    return read_hf(source.name, text_field, _is_text)

@@ -39,7 +39,7 @@ class SplitWriter:
         self.tokens = tokens  # already in the file (a resumed run's)
         self.documents = documents
 
-    def write_document(self, ids: list[int]) -> int:
+    def write_document(self, ids: list[int] | np.ndarray) -> int:
         """Write one document and its eos; return the number of tokens written."""
         array = np.empty(len(ids) + 1, dtype=self.dtype)
         array[:-1] = ids

@@ -1,8 +1,10 @@
 """Load a `Decoder` from a Hugging Face folder (or a short name), and export one as a folder.
 
 Loading reads config.json and safetensors directly (no transformers model is built), so it
-is fast and works the same under transformers 4 and 5. Export writes the family's stock
-architecture when it can hold the model, else headstart's own (see hf_remote.py).
+is fast and works the same under transformers 4 and 5: tensors are read one at a time from the
+memory-mapped files and converted as they come, so a teacher needs its own size in memory,
+never a second copy. Export writes the family's stock architecture when it can hold the model,
+else headstart's own (see hf_remote.py).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from huggingface_hub import save_torch_state_dict
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors import SafetensorError, safe_open
 
 from headstart.atomic import atomic_dir
 from headstart.errors import UsageError
@@ -37,7 +40,7 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
-    from headstart.model.registry import short_name_dir
+    from headstart.model.registry import known_names, short_name_dir
 
     found = short_name_dir(str(name_or_path))
     if found is not None:
@@ -45,7 +48,8 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     if "/" in str(name_or_path) and not str(name_or_path).startswith((".", "/")):
         return _from_hub(str(name_or_path))
     raise UsageError(f"model {str(name_or_path)!r} does not exist", "give a model folder, a short name "
-                     "(see `headstart models`), or a Hugging Face hub id")
+                     f"({', '.join(known_names())}; `headstart assets` fetches smollm2-135m), or a Hugging Face "
+                     "hub id")
 
 
 def _from_hub(repo_id: str) -> Path:
@@ -76,40 +80,90 @@ def decoder_config(raw: dict) -> DecoderConfig:
     return family_of(str(raw.get("model_type"))).read_config(raw)
 
 
-def read_weights(model_dir: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a single or sharded safetensors checkpoint (or a legacy pytorch_model.bin)."""
+class CheckpointTensors(Mapping[str, torch.Tensor]):
+    """A checkpoint's tensors, each read when asked for (in `dtype`, or its own when None).
+
+    It remembers which were read, so that a load fails on a tensor no weight map used instead
+    of silently dropping it.
+    """
+
+    def __init__(self, readers: dict[str, Callable[[], torch.Tensor]], dtype: torch.dtype | None) -> None:
+        self._readers, self._dtype, self._read = readers, dtype, set()
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        tensor = self._readers[name]()
+        self._read.add(name)
+        return tensor if self._dtype is None else tensor.to(self._dtype)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+    def unread(self) -> list[str]:
+        return [name for name in self._readers if name not in self._read]
+
+
+def read_weights(model_dir: Path, dtype: torch.dtype | None = None) -> CheckpointTensors:
+    """The tensors of a single or sharded safetensors checkpoint, read lazily; pickled pytorch_model.bin folders
+    are refused."""
     index = model_dir / "model.safetensors.index.json"
     files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else []
     files = [model_dir / f for f in files] or sorted(model_dir.glob("*.safetensors"))
     if not files:
-        legacy = model_dir / "pytorch_model.bin"
-        if legacy.is_file():
-            return torch.load(legacy, map_location="cpu", weights_only=True)
+        if any(model_dir.glob("pytorch_model*.bin")):  # a pickle can run code when loaded: not ours to open
+            raise UsageError(f"{model_dir} holds its weights as pytorch_model.bin (a pickle), which headstart does "
+                             "not load", "convert it to safetensors once, in place: python -c \"from transformers "
+                             f"import AutoModelForCausalLM as M; M.from_pretrained('{model_dir}').save_pretrained("
+                             f"'{model_dir}')\" (it writes model.safetensors beside the tokenizer)")
         raise UsageError(f"{model_dir} has no weights (*.safetensors)", "export or download the model's weights")
-    weights: dict[str, torch.Tensor] = {}
+    readers: dict[str, Callable[[], torch.Tensor]] = {}
     for f in files:
         try:
-            weights.update(load_file(f))
+            handle = safe_open(f, framework="pt")
+            readers |= {name: partial(_read_tensor, handle, f, name) for name in handle.keys()}  # noqa: SIM118
         except (SafetensorError, OSError, ValueError) as err:
-            raise UsageError(f"{f} is corrupt or truncated ({str(err).splitlines()[0][:80]})",
-                             "re-export or re-download the model") from None
-    return weights
+            _corrupt(f, err)
+    return CheckpointTensors(readers, dtype)
 
 
-def load_model(name_or_path: str | Path, dtype: torch.dtype = torch.float32) -> Decoder:
-    """A `Decoder` with the weights of a HF folder, in fp32 by default; `model.source_dir` remembers the folder."""
+def _read_tensor(handle: safe_open, file: Path, name: str) -> torch.Tensor:
+    try:
+        return handle.get_tensor(name)
+    except (SafetensorError, OSError, ValueError) as err:
+        _corrupt(file, err)
+
+
+def _corrupt(file: Path, err: Exception) -> NoReturn:
+    raise UsageError(f"{file} is corrupt or truncated ({str(err).splitlines()[0][:80]})",
+                     "re-export or re-download the model") from None
+
+
+def load_model(name_or_path: str | Path, dtype: torch.dtype | None = torch.float32) -> Decoder:
+    """A `Decoder` with the weights of a HF folder, in fp32 by default (None: the checkpoint's own dtype).
+
+    Every tensor of the checkpoint must be a weight of the model its config.json describes;
+    `model.source_dir` remembers the folder.
+    """
     model_dir = resolve_model_dir(name_or_path)
     raw = read_config(model_dir)
     cfg = decoder_config(raw)
-    weights = read_weights(model_dir)
+    weights = read_weights(model_dir, dtype)
     if raw.get("model_type") == "headstart":
-        ours = {k.removeprefix("model."): v for k, v in weights.items()}
+        ours, buffers = {k.removeprefix("model."): v for k, v in weights.items()}, ()
     else:
+        family = FAMILIES[cfg.family]
         try:
-            ours = FAMILIES[cfg.family].to_ours(weights, cfg)
+            ours, buffers = family.to_ours(weights, cfg), family.buffers
         except KeyError as err:
             raise UsageError(f"{model_dir} lacks weight {err.args[0]!r} that its config.json implies",
                              "re-export or re-download the model") from None
+    unused = [name for name in weights.unread() if not name.endswith(buffers)]
+    if unused:
+        raise UsageError(f"{model_dir} holds {len(unused)} tensor(s) that the model of its config.json does not "
+                         f"use, the first {unused[0]!r}", "check that config.json belongs to these weights "
+                         "(its family, layer count and flags)")
     model = build_model(cfg, ours, dtype)
     model.source_dir = model_dir
     return model
@@ -126,16 +180,24 @@ def weights_fingerprint(model: Decoder) -> str:
     return digest.hexdigest()
 
 
-def build_model(cfg: DecoderConfig, state: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> Decoder:
-    """A Decoder holding `state`, without the cost of a random initialisation first."""
+def build_model(cfg: DecoderConfig, state: dict[str, torch.Tensor],
+                dtype: torch.dtype | None = torch.float32) -> Decoder:
+    """A Decoder holding `state` (in `dtype`, or as it is when None), without a random initialisation first."""
     with torch.device("meta"):
         model = Decoder(cfg)
     try:
-        model.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
+        model.load_state_dict({k: v if dtype is None else v.to(dtype) for k, v in state.items()}, strict=True,
+                              assign=True)
     except RuntimeError as err:
-        raise UsageError(f"weights do not fit the config ({str(err).splitlines()[1].strip()[:120]})",
+        raise UsageError(f"weights do not fit the config ({_first_mismatch(err)})",
                          "re-export the model; its config.json and weights disagree") from None
     return model.eval()
+
+
+def _first_mismatch(err: RuntimeError) -> str:
+    """torch's first complaint, whole ("size mismatch for x.weight: copying a param with shape ...")."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[1] if len(lines) > 1 else lines[0]).removesuffix(".") if lines else "no detail"
 
 
 def save_model(model: Decoder, out_dir: str | Path, tokenizer_dir: Path | None = None,

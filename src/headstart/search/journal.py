@@ -8,13 +8,15 @@ first run, and continues from where that one stopped, with no candidate evaluate
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import UsageError
+from headstart.atomic import write_text_atomic
+from headstart.errors import UsageError, write_failure
 from headstart.model.decoder import DecoderConfig
 from headstart.subnet import SubnetSpec
 
@@ -26,6 +28,15 @@ def spec_key(spec: SubnetSpec) -> str:
 
 
 JOURNAL = "journal.jsonl"  # its name in a search folder
+# Where the inputs were, not what they were (their weights and data identity are in the header too):
+# a search moved to another folder or machine, or run from another checkout, still resumes.
+LOCATIONS = ("teacher", "data", "importance")
+
+
+def same_search(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
+    """Whether two journal headers describe one search, wherever its inputs lie."""
+    return a is not None and {k: v for k, v in a.items() if k not in LOCATIONS} == {
+        k: v for k, v in b.items() if k not in LOCATIONS}
 
 
 def read_header(path: str | Path) -> dict[str, Any] | None:
@@ -53,7 +64,7 @@ class Journal:
 
     def _load(self, header: dict[str, Any]) -> None:
         lines = self.path.read_text().splitlines()
-        if read_header(self.path) != header:
+        if not same_search(read_header(self.path), header):
             raise UsageError(f"{self.path} belongs to a different search "
                              "(teacher or its weights, space, budget, data or seed differ)",
                              "use a new --out folder, or the same settings to resume")
@@ -67,18 +78,26 @@ class Journal:
             self.order.append(record["key"])
             good += 1
         if good < len(lines):
-            self.path.write_text("".join(line + "\n" for line in lines[:good]))
+            write_text_atomic(self.path, "".join(line + "\n" for line in lines[:good]))
 
     def _append(self, obj: dict[str, Any]) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(obj) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """One line, synced; a write that fails (a full disk) leaves the lines before it as they were."""
+        with self.path.open("ab", buffering=0) as f:  # unbuffered: nothing is left to flush after a failure
+            end = f.seek(0, os.SEEK_END)
+            try:
+                data = memoryview((json.dumps(obj) + "\n").encode())
+                while data:
+                    data = data[f.write(data):]
+                os.fsync(f.fileno())
+            except OSError as err:
+                with contextlib.suppress(OSError):
+                    f.truncate(end)
+                raise (write_failure(err, self.path) or err) from None
 
     def add(self, record: dict[str, Any]) -> None:
+        self._append(record)
         self.records[record["key"]] = record
         self.order.append(record["key"])
-        self._append(record)
 
     def __contains__(self, key: str) -> bool:
         return key in self.records

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,33 +80,42 @@ class JournaledEvaluator:
     def _evaluate(self, spec: SubnetSpec) -> dict[str, Any]:
         start = time.perf_counter()
         result = self.objective(spec)
-        return {**result, "cost": self.cost(spec), "seconds": time.perf_counter() - start}
+        return {**result, "cost": self.cost(spec), "seconds": time.perf_counter() - start,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def _evaluate_in_turns(self, specs: list[SubnetSpec], todo: list[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(index, result) of every spec in `todo`, one per rank at a time, as soon as it is known: so a
+        kill loses only the candidates in flight, and progress moves with every candidate."""
+        for start in range(0, len(todo), self.world_size):
+            turn = todo[start:start + self.world_size]
+            mine = {turn[self.rank]: self._evaluate(specs[turn[self.rank]])} if self.rank < len(turn) else {}
+            if self.world_size > 1:
+                gathered: list[dict[int, dict[str, Any]]] = [{} for _ in range(self.world_size)]
+                dist.all_gather_object(gathered, mine)
+                mine = {i: r for part in gathered for i, r in part.items()}
+            yield from sorted(mine.items())
 
     def __call__(self, specs: list[SubnetSpec], origin: str) -> list[Candidate]:
         specs = specs[:max(self.remaining, 0)]
         keys = [spec_key(s) for s in specs]
+        first = len(self.asked)  # the batch's candidates are numbered in order, evaluated or replayed
         todo = [i for i, k in enumerate(keys) if self.journal is None or k not in self.journal]
-        mine = {i: self._evaluate(specs[i]) for i in todo[self.rank::self.world_size]}
-        if self.world_size > 1:
-            gathered: list[dict[int, dict[str, Any]]] = [{} for _ in range(self.world_size)]
-            dist.all_gather_object(gathered, mine)
-            mine = {i: r for part in gathered for i, r in part.items()}
+        records: dict[int, dict[str, Any]] = {}
+        for i, result in self._evaluate_in_turns(specs, todo):
+            records[i] = {"key": keys[i], "eval": first + i, "origin": origin,
+                          "params": param_count(self.teacher.config, specs[i]),
+                          "spec": specs[i].to_dict(self.teacher.config), **result}
+            if self.journal is not None and self.rank == 0:
+                self.journal.add(records[i])
+            if self.progress is not None:
+                self.progress.set_postfix_str(f"best {_best_text([*self.asked.values(), *records.values()])}",
+                                              refresh=False)
+                self.progress.update(1)
+        self.replayed += len(specs) - len(todo)
         out = []
         for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
-            if i in mine:
-                record = {"key": key, "eval": len(self.asked), "origin": origin,
-                          "params": param_count(self.teacher.config, spec),
-                          "spec": spec.to_dict(self.teacher.config), **mine[i]}
-                if self.journal is not None and self.rank == 0:
-                    self.journal.add(record)
-            else:
-                record = self.journal[key]
-                self.replayed += 1
-            self.asked[key] = record
-            out.append(Candidate(spec, record["loss"], record["cost"]))
-            if self.progress is not None:
-                self.progress.set_postfix_str(f"best {_best_text(self.asked.values())}", refresh=False)
-                self.progress.update(1)
+            self.asked[key] = records[i] if i in records else self.journal[key]
+            out.append(Candidate(spec, self.asked[key]["loss"], self.asked[key]["cost"]))
         return out
 
 
@@ -134,10 +145,17 @@ def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, 
     # every rank reads the journal (it is the replay), only rank 0 writes it; a larger --evals extends a search
     identity = {k: v for k, v in header.items() if k != "evals"}
     journal = Journal(out / JOURNAL, identity) if out is not None else None
-    bar = progress_bar(total=cfg.evals, desc=f"search ({cfg.strategy})", unit="eval", active=progress and rank == 0)
-    evaluator = JournaledEvaluator(objective, teacher, space, journal, cfg, rank, world_size, bar)
-    STRATEGIES[cfg.strategy](space, budget, evaluator, cfg.settings, random.Random(cfg.seed), seeds)
-    bar.close()
+    if cfg.strategy in ("evolution", "pareto") and cfg.evals <= cfg.settings.population and progress and rank == 0:
+        print(f"search: warning: --evals {cfg.evals} is not above --population {cfg.settings.population}, so "
+              f"{cfg.strategy} only evaluates its first generation (the first-k anchor and random samples); raise "
+              "--evals or lower --population for children", file=sys.stderr)
+    # replayed candidates take no time: the bar starts past them, so its rate and ETA are those of real evaluations
+    replayable = min(len(journal), cfg.evals) if journal is not None else 0
+    bar = progress_bar(total=cfg.evals, initial=replayable, desc=f"search ({cfg.strategy})", unit="eval",
+                       active=progress and rank == 0)
+    with bar:
+        evaluator = JournaledEvaluator(objective, teacher, space, journal, cfg, rank, world_size, bar)
+        STRATEGIES[cfg.strategy](space, budget, evaluator, cfg.settings, random.Random(cfg.seed), seeds)
     records = list(evaluator.asked.values())
     if not records:
         raise UsageError(f"the search found no candidate in {budget}", "widen the budget or change the space")

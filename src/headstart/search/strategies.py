@@ -5,6 +5,8 @@
   youngest (aging, regularized evolution).
 - random / stratified: baselines; stratified spreads samples evenly over sub-bins of the budget.
 - pareto: NSGA-II (non-dominated sorting + crowding) on (loss, cost) over a wide bin.
+- oneshot: no search, the baseline of pruning methods such as Minitron: the first seed (with
+  importance scores, the sub-network they choose), else the first-k anchor; one evaluation.
 
 Every strategy first evaluates its seeds (known good starts, such as the sub-network importance
 scores choose). A strategy is deterministic given its rng and the results it receives, which is what lets a
@@ -166,9 +168,15 @@ def pareto_search(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: Str
         population = [merged[i] for i in nsga2_rank([(c.loss, c.cost) for c in merged])[:s.population]]
 
 
+def oneshot(space: SearchSpace, budget: Budget, evaluate: Evaluate, s: StrategySettings,
+            rng: random.Random, seeds: Seeds = ()) -> None:
+    evaluate([seeds[0] if seeds else first_k_anchor(space, budget, rng)], "oneshot")
+
+
 STRATEGIES: dict[str, Callable[[SearchSpace, Budget, Evaluate, StrategySettings, random.Random, Seeds], None]] = {
     "evolution": evolution,
     "random": random_search,
     "stratified": stratified_search,
     "pareto": pareto_search,
+    "oneshot": oneshot,
 }

@@ -149,6 +149,9 @@ def parse_spec(data: dict[str, Any], teacher: DecoderConfig) -> SubnetSpec:
 def _parse_layer(entry: dict[str, Any], teacher: DecoderConfig) -> LayerSpec:
     _no_unknown_keys(entry, _LAYER_KEYS, "a layer entry")
     layer = entry.get("layer")
+    if "layer" not in entry:
+        raise UsageError(f"a per-layer entry {json.dumps(entry)} has no \"layer\"",
+                         'give each entry the teacher layer it keeps: {"layer": 0, ...}')
     if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < teacher.n_layer:
         raise UsageError(f"layer {layer!r} is not a teacher layer (0..{teacher.n_layer - 1})", _SPEC_FIX)
     shape = teacher.layers[layer]

@@ -32,7 +32,7 @@ class TrainConfig:
     student: str = _setting("", "student: a Hugging Face folder (e.g. an extracted sub-network) or a short name")
     data: str = _setting("", "prepared data folder (`headstart prepare`), tokenized with the student's tokenizer")
     out: str = _setting("", "run folder: train_config.json, metrics.jsonl, tensorboard/, checkpoints/, final/")
-    tokens: int = _setting(0, "token budget: predicted tokens to train on (e.g. 20M); sets the number of steps")
+    tokens: int | None = _setting(None, "token budget: predicted tokens to train on (e.g. 20M); sets the steps")
     random_init: bool = _setting(False, "re-initialise the student: the from-scratch baseline of its architecture")
     # distillation
     teacher: str | None = _setting(None, "teacher folder or short name; with --kd, distil from it (frozen, eval mode)")
@@ -40,6 +40,8 @@ class TrainConfig:
     kd_weight: float = _setting(0.7, "share of the KD term in the loss: (1 - w)·CE + w·KD")
     temperature: float = _setting(1.0, "softmax temperature of both distributions in the KD term (scaled back by T²)")
     kd_top_k: int = _setting(64, "k of the topk_ losses, and of the logit cache")
+    kd_until: float = _setting(1.0, "distil for this share of the steps, then train on CE alone (the teacher "
+                               "stops running): KD where it pays most per FLOP")
     logit_cache: str | None = _setting(None, "teacher top-k logit cache: read where filled, filled by --teacher")
     # batches
     seq_len: int = _setting(256, "tokens per training window")
@@ -56,8 +58,12 @@ class TrainConfig:
     decay_fraction: float = _setting(0.2, "wsd: share of the steps spent in the final linear decay")
     grad_clip: float = _setting(1.0, "clip the global gradient norm to this (0: no clipping)")
     # evaluation, logging, checkpoints
-    eval_every: int = _setting(200, "validate every this many steps (and at the end)")
+    eval_every: int = _setting(200, "validate every this many steps (and at step 0 and the end)")
+    eval_log_spaced: bool = _setting(False, "also validate at steps 1, 2, 4, 8, ... before the first --eval-every "
+                                     "step: the early curve, where a head start is decided")
     eval_tokens: int = _setting(65536, "validation tokens: the first windows of the validation split")
+    stop_below: float | None = _setting(None, "stop once validation perplexity is at or below this, the schedule "
+                                        "still that of the whole budget: a race to a target, as baseline arms run")
     log_every: int = _setting(1, "write training metrics every this many steps")
     checkpoint_every: int = _setting(200, "write a checkpoint every this many steps (and at the end)")
     keep_checkpoints: int = _setting(2, "how many of the newest checkpoints to keep")
@@ -67,6 +73,9 @@ class TrainConfig:
     compile: bool = _setting(False, "torch.compile each transformer block")
     parallel: str = _setting("ddp", "with several ranks (torchrun): ddp, or fsdp (FSDP2; the teacher is sharded too)")
     loss_chunk_tokens: int = _setting(1024, "tokens per chunk of the loss over the vocabulary")
+    activation_checkpointing: bool = _setting(False, "recompute each block's activations in backward: less memory, "
+                                                     "about a third more compute")
+    async_checkpoints: bool = _setting(False, "write checkpoints from a background thread while training goes on")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +86,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Every check that needs no file: a UsageError names the field and a value that works."""
-        missing = [name for name in REQUIRED if not getattr(self, name)]
+        missing = [name for name in REQUIRED if getattr(self, name) in (None, "")]
         if missing:
             flags = ", ".join(f"--{n.replace('_', '-')}" for n in missing)
             raise UsageError(f"missing {flags}", "give them as flags or in the --config recipe")
@@ -102,6 +111,10 @@ class TrainConfig:
         elif self.teacher is not None or self.logit_cache is not None:
             raise UsageError("--teacher / --logit-cache given without --kd",
                              "add --kd LOSS (e.g. forward_kl) to distil, or drop them to train on CE alone")
+        if self.stop_below is not None and self.stop_below <= 0:
+            raise UsageError(f"--stop-below {self.stop_below} is not a perplexity", "give a value above 0")
+        if not 0 < self.kd_until <= 1:
+            raise UsageError(f"--kd-until {self.kd_until} is not a share of the steps", "use a value in (0, 1]")
         if self.logit_cache is not None and not self.kd.startswith("topk_"):
             raise UsageError(f"a logit cache holds top-k logits, which --kd {self.kd} cannot use",
                              f"use --kd topk_{self.kd}, or drop --logit-cache")
@@ -132,7 +145,7 @@ def parse_count(text: str | int | float) -> int:
     """A whole number, also as 2e6 or with a k/M/B/T suffix (`--tokens 20M`)."""
     if isinstance(text, int) and not isinstance(text, bool):
         return text
-    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([kKmMbBgGtT]?)\s*", str(text))
+    match = re.fullmatch(r"\s*([-+]?[0-9.eE+-]+)\s*([kKmMbBgGtT]?)\s*", str(text))
     try:
         value = float(match.group(1)) * _SUFFIX.get(match.group(2).lower(), 1) if match else float("nan")
     except ValueError:

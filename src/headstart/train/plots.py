@@ -19,7 +19,8 @@ def training_curves(run_dir: str | Path) -> tuple[Points, Points]:
     records = read_metrics(Path(run_dir) / "metrics.jsonl")
     train = [(r["tokens"], r.get("ce", r["loss"])) for r in records if "loss" in r]
     tokens_at = {r["step"]: r["tokens"] for r in records if "loss" in r}
-    val = [(tokens_at[r["step"]], r["val_loss"]) for r in records if "val_loss" in r and r["step"] in tokens_at]
+    val = [(r["tokens"] if "tokens" in r else tokens_at[r["step"]], r["val_loss"]) for r in records
+           if "val_loss" in r and ("tokens" in r or r["step"] in tokens_at)]
     return train, val
 
 
@@ -29,6 +30,7 @@ def plot_training(runs: dict[str, str | Path], path: Path, references: dict[str,
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (label, run_dir) in enumerate(runs.items()):
         train, val = training_curves(run_dir)
+        val = [(tokens, loss) for tokens, loss in val if tokens > 0]  # step 0 has no place on a log axis
         if train:
             ax.plot(*zip(*train, strict=True), lw=0.8, alpha=0.6, color=f"C{i}", label=f"{label}, training")
         if val:

@@ -1,0 +1,153 @@
+"""The comparison of arms: which learning rate each kept, its final perplexity, and the tokens and FLOPs
+it needs to reach the reference arm's final perplexity (as a table, JSON, and two figures)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from headstart.compare.crossing import CurvePoint, first_crossing, read_curve
+
+
+@dataclass(frozen=True)
+class ArmRuns:
+    """One arm as trained: its runs (one per learning rate of a sweep), each a training folder."""
+
+    name: str
+    label: str
+    params: int
+    runs: dict[str, Path]  # learning rate (as written in the recipe) -> training run folder
+    sweep: dict[str, float] | None = None  # a sweep at a shorter budget: rate -> its final perplexity there
+    sweep_tokens: int | None = None
+
+    def curves(self) -> dict[str, list[CurvePoint]]:
+        return {lr: read_curve(folder) for lr, folder in self.runs.items()}
+
+
+def _final(curve: list[CurvePoint]) -> float:
+    return curve[-1].perplexity if curve else math.inf
+
+
+def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
+    """Per arm: the sweep, the kept run (best final perplexity), and the race to the reference's final perplexity."""
+    kept = {}
+    for arm in arms:
+        curves = arm.curves()
+        best = min(curves, key=lambda lr: _final(curves[lr]))
+        kept[arm.name] = (arm, best, curves)
+    ref = kept.get(reference)
+    target = _final(ref[2][ref[1]]) if ref else None
+    ref_end = ref[2][ref[1]][-1] if ref and ref[2][ref[1]] else None
+    result: dict[str, Any] = {"reference": reference if ref else None, "target_perplexity": target, "arms": {}}
+    for name, (arm, best, curves) in kept.items():
+        curve = curves[best]
+        summary = arm.runs[best] / "summary.json"
+        stopped = summary.is_file() and json.loads(summary.read_text()).get("stopped_at") is not None
+        row: dict[str, Any] = {
+            "label": arm.label, "params": arm.params, "lr": best, "run": str(arm.runs[best]),
+            "sweep": arm.sweep or ({lr: _final(c) for lr, c in curves.items()} if len(curves) > 1 else None),
+            "sweep_tokens": arm.sweep_tokens,
+            "perplexity_untrained": curve[0].perplexity if curve and curve[0].step == 0 else None,
+            "perplexity": _final(curve), "stopped": stopped, "tokens": curve[-1].tokens if curve else 0,
+            "flops": curve[-1].flops if curve else 0.0,
+            "curve": [[p.tokens, p.flops, p.perplexity] for p in curve],
+        }
+        if target is not None and ref_end is not None:
+            crossing = first_crossing(curve, target)
+            row["to_reference"] = {
+                "tokens": crossing.tokens, "flops": crossing.flops, "bound": crossing.bound,
+                "tokens_ratio": _ratio(ref_end.tokens, crossing.tokens),
+                "flops_ratio": _ratio(ref_end.flops, crossing.flops),
+            }
+        result["arms"][name] = row
+    return result
+
+
+def _ratio(reference: float, needed: float | None) -> float | None:
+    if needed is None:
+        return None
+    return math.inf if needed <= 0 else reference / needed
+
+
+def _count(x: float | None) -> str:
+    if x is None:
+        return "not reached"
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def _times(ratio: float | None, bound: bool) -> str:
+    if ratio is None:
+        return "-"
+    if math.isinf(ratio):
+        return "∞ (at step 0)"
+    return f"{'≥ ' if bound else ''}{ratio:.2f}x"
+
+
+def comparison_table(result: dict[str, Any]) -> str:
+    """The Markdown table of the arms; the race columns only where there is a reference arm."""
+    target = result["target_perplexity"]
+    race = target is not None
+    head = "| arm | parameters | lr | perplexity | " + (
+        f"tokens to {target:.2f} | fewer tokens | FLOPs to {target:.2f} | fewer FLOPs |" if race else "")
+    lines = [head, "|" + "---|" * (4 + 4 * race)]
+    for row in result["arms"].values():
+        stopped = " (stopped)" if row.get("stopped") else ""
+        cells = [row["label"], f"{row['params'] / 1e6:.2f}M", f"{float(row['lr']):g}",
+                 f"{row['perplexity']:.2f}{stopped}"]
+        if race:
+            r = row["to_reference"]
+            bound = "≤ " if r["bound"] else ""
+            cells += [bound + _count(r["tokens"]) if r["tokens"] is not None else "not reached",
+                      _times(r["tokens_ratio"], r["bound"]),
+                      bound + _count(r["flops"]) if r["flops"] is not None else "not reached",
+                      _times(r["flops_ratio"], r["bound"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sweep_lines(result: dict[str, Any]) -> str:
+    """One line per swept arm: each rate's final perplexity, and which was kept."""
+    lines = []
+    for row in result["arms"].values():
+        if row["sweep"]:
+            rates = ", ".join(f"{float(lr):g}: {ppl:.2f}" for lr, ppl in row["sweep"].items())
+            budget = f" at {row['sweep_tokens']:,} tokens" if row.get("sweep_tokens") else ""
+            then = ", then trained at the full budget" if row.get("sweep_tokens") else ""
+            lines.append(f"- {row['label']}: learning rate swept{budget} ({rates}); kept {float(row['lr']):g}, the "
+                         f"best final perplexity{then}.")
+    return "\n".join(lines)
+
+
+def plot_comparison(result: dict[str, Any], out_dir: Path, teacher_perplexity: float | None = None) -> list[Path]:
+    """comparison_tokens.png and comparison_flops.png: every arm's validation perplexity on one plot."""
+    from headstart.figures import plt, save_figure  # lazy: matplotlib
+
+    paths = []
+    for column, name, xlabel in ((0, "tokens", "training tokens"), (1, "flops", "training FLOPs (teacher counted)")):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        positive = [p[column] for row in result["arms"].values() for p in row["curve"] if p[column] > 0]
+        for i, row in enumerate(result["arms"].values()):
+            xs, ys = [p[column] for p in row["curve"]], [p[2] for p in row["curve"]]
+            ax.plot(xs, ys, "o-", ms=3, lw=1.2, color=f"C{i}", label=f"{row['label']} (lr {float(row['lr']):g})")
+        if result["target_perplexity"] is not None:
+            ax.axhline(result["target_perplexity"], ls="--", lw=1, color="gray", label="from-scratch final")
+        if teacher_perplexity is not None:
+            ax.axhline(teacher_perplexity, ls=":", lw=1, color="black", label="teacher")
+        if positive:  # step 0 sits at x = 0, on the linear stretch of the axis
+            ax.set_xscale("symlog", linthresh=min(positive))
+            ax.set_xlim(left=0)
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("validation perplexity")
+        ax.legend(fontsize=7)
+        ax.set_title(f"perplexity against {name}")
+        path = out_dir / f"comparison_{name}.png"
+        save_figure(fig, path)
+        paths.append(path)
+    return paths

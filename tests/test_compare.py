@@ -1,0 +1,86 @@
+"""The comparison: the validation schedule it reads, the crossing arithmetic, the arms a recipe asks for.
+(Baseline arms run by `headstart run` are tested in test_pipeline.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from headstart.compare import ARMS, CurvePoint, first_crossing, parse_arms
+from headstart.compare.arms import arm_train_section
+from headstart.compare.report import comparison_table
+from headstart.errors import UsageError
+from headstart.train.loop import validation_steps
+
+
+def test_validation_runs_at_step_0_every_eval_every_steps_the_last_and_log_spaced_early_on():
+    assert validation_steps(25, 10, False) == {0, 10, 20, 25}
+    assert validation_steps(25, 10, True) == {0, 1, 2, 4, 8, 10, 20, 25}
+    assert validation_steps(3, 10, True) == {0, 1, 2, 3}
+
+
+def curve(*points: tuple[int, float, float]) -> list[CurvePoint]:
+    return [CurvePoint(i, t, f, p) for i, (t, f, p) in enumerate(points)]
+
+
+def test_the_crossing_is_interpolated_in_log_perplexity_with_flops_at_the_same_fraction():
+    c = first_crossing(curve((0, 0.0, 400.0), (100, 1e6, 100.0), (200, 2e6, 25.0)), 50.0)
+    # log 50 is halfway between log 100 and log 25
+    assert c.tokens == pytest.approx(150) and c.flops == pytest.approx(1.5e6) and not c.bound
+    exact = first_crossing(curve((0, 0.0, 400.0), (100, 1e6, 100.0)), 100.0)
+    assert exact.tokens == pytest.approx(100)
+
+
+def test_a_curve_that_starts_below_the_target_is_a_bound_and_one_that_never_reaches_it_is_none():
+    early = first_crossing(curve((10, 5.0, 40.0), (20, 10.0, 30.0)), 50.0)
+    assert (early.tokens, early.flops, early.bound) == (10, 5.0, True)
+    never = first_crossing(curve((0, 0.0, 400.0), (100, 1e6, 100.0)), 50.0)
+    assert not never.reached and never.tokens is None
+    # the first time it gets there counts, not a later one
+    again = first_crossing(curve((0, 0, 400.0), (100, 100, 50.0), (200, 200, 60.0), (300, 300, 40.0)), 50.0)
+    assert again.tokens == pytest.approx(100)
+
+
+def test_the_table_says_bounds_ratios_and_unreached():
+    result = {"target_perplexity": 50.0, "reference": "random", "arms": {
+        "random": {"label": "from scratch", "params": 2e6, "lr": "0.004", "perplexity": 50.0,
+                   "to_reference": {"tokens": 1e6, "flops": 1e12, "bound": False, "tokens_ratio": 1.0,
+                                    "flops_ratio": 1.0}},
+        "student": {"label": "student", "params": 2e6, "lr": "0.002", "perplexity": 40.0,
+                    "to_reference": {"tokens": 1.25e5, "flops": 4e11, "bound": False, "tokens_ratio": 8.0,
+                                     "flops_ratio": 2.5}},
+        "bad": {"label": "bad", "params": 2e6, "lr": "0.002", "perplexity": 90.0,
+                "to_reference": {"tokens": None, "flops": None, "bound": False, "tokens_ratio": None,
+                                 "flops_ratio": None}},
+    }}
+    table = comparison_table(result)
+    assert "| student | 2.00M | 0.002 | 40.00 | 125K | 8.00x | 400G | 2.50x |" in table
+    assert "| bad | 2.00M | 0.002 | 90.00 | not reached | - | not reached | - |" in table
+
+
+def test_an_arm_changes_only_what_defines_it():
+    train = {"kd": "forward_kl", "kd_weight": 0.5, "tokens": "1M", "lr": 0.002, "seed": 3}
+    assert arm_train_section(train, ARMS["random"], {"lr": [0.004]}, 0.004) == {
+        "tokens": "1M", "lr": 0.004, "seed": 3, "random_init": True}
+    assert arm_train_section(train, ARMS["firstk_kd"], {"lr": [0.002]}, 0.002) == train
+    plans = parse_arms(["random", "subnet_ce"], {"half_kd": {"kd_until": 0.5, "lr": [1e-3, 2e-3]}}, train, "r")
+    assert [(p.name, p.folder, p.overrides) for p in plans] == [
+        ("random", "baselines/random", {"lr": [0.002]}), ("subnet_ce", "baselines/subnet_ce", {"lr": [0.002]}),
+        ("half_kd", "variants/half_kd", {"kd_until": 0.5, "lr": [1e-3, 2e-3]})]
+    assert arm_train_section(train, plans[2].arm, plans[2].overrides, 1e-3) == {**train, "kd_until": 0.5, "lr": 1e-3}
+
+
+@pytest.mark.parametrize(("baselines", "train", "expected"), [
+    ({"randm": {}}, {"kd": "forward_kl"}, "baseline 'randm' is unknown — did you mean random?"),
+    ({"random_kd": {}}, {}, "random_kd distils with the recipe's KD, and train sets no kd"),
+    ({"subnet_ce": {}}, {}, "subnet_ce is the student itself"),
+    ({"random": {"kd": "js"}}, {"kd": "forward_kl"}, "baselines.random.kd is set by the pipeline or the arm itself"),
+    ({"random": {"lr": [True]}}, {"kd": "forward_kl"}, "lr is not a rate or a list of rates"),
+])  # fmt: skip
+def test_a_bad_baselines_section_is_refused_with_what_to_do(baselines, train, expected):
+    with pytest.raises(UsageError, match=expected.replace("?", r"\?")):
+        parse_arms(baselines, None, train, "recipe r")
+
+
+def test_a_variant_may_not_take_a_baselines_name():
+    with pytest.raises(UsageError, match="variant name 'random' is taken"):
+        parse_arms(None, {"random": {}}, {"kd": "forward_kl"}, "recipe r")
