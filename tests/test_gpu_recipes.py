@@ -56,7 +56,6 @@ def test_a_gpu_recipe_runs_end_to_end_on_a_cpu_when_shrunk(tmp_path, name):
     raw["search"] |= {"evals": 2, "tokens": 256, "seq_len": 32}
     raw["train"] |= {"tokens": 2 * 4 * 32, "seq_len": 32, "batch_size": 4, "micro_batch_size": 2, "compile": False,
                      "eval_every": 1, "eval_tokens": 256, "checkpoint_every": 1}
-    raw["eval"] |= {"tokens": 256, "seq_len": 32}
     (tmp_path / name).write_text(yaml.safe_dump(raw))
     summaries = run_pipeline(load_pipeline_recipe(tmp_path / name))["steps"]
     assert summaries["train"]["steps"] == 2 and (tmp_path / "run" / "train" / "final" / "config.json").is_file()
