@@ -82,7 +82,7 @@ def test_export_in_bf16_halves_the_file(tmp_path):
     again = load_model(tmp_path / "bf16")
     assert again.embed.weight.dtype == torch.float32  # loads back in fp32 by default
     assert (again.embed.weight - model.embed.weight).abs().max() < 1e-2
-    assert json.loads((tmp_path / "bf16/config.json").read_text())["torch_dtype"] == "bfloat16"
+    assert json.loads((tmp_path / "bf16/config.json").read_text())["dtype"] == "bfloat16"
 
 
 def test_tied_embeddings_are_one_tensor(tmp_path):

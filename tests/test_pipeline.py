@@ -13,6 +13,7 @@ from train_support import make_data, make_model, one_thread, run_cli, word_token
 
 from headstart.cli.main import main
 from headstart.data import load_tokenizer, tokenizer_fingerprint
+from headstart.model.card import read_card_facts
 from headstart.pipeline import load_pipeline_recipe, plan, section_argv
 
 
@@ -186,6 +187,9 @@ def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, c
     assert half["teacher_flops"] == pytest.approx(result["steps"]["train"]["teacher_flops"] / 2)
     assert arms["kd_first_half"]["curve"][:5] == arms["student"]["curve"][:5]  # up to step 8 of 16
     assert arms["kd_first_half"]["curve"][-1] != arms["student"]["curve"][-1]
+    cards = {name: read_card_facts(Path(result["steps"][name]["final"]))["training"]
+             for name in ("kd_first_half:train", "train")}  # each model card says how much it was distilled
+    assert "0.5 of the steps" in cards["kd_first_half:train"]["kd_until"] and "kd_until" not in cards["train"]
     # firstk_kd made one evaluation, random_search_kd as many as the search
     assert result["steps"]["firstk_kd:search"]["evaluations"] == 1
     assert result["steps"]["random_search_kd:search"]["evaluations"] == 3

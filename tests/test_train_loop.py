@@ -20,6 +20,7 @@ from train_support import (  # noqa: F401
 from headstart.cli.main import main
 from headstart.eval import evaluate_windows
 from headstart.model import init_weights, load_model
+from headstart.model.card import read_card_facts
 from headstart.subnet.counts import flops_per_token
 from headstart.train import make_config, train
 from headstart.train.distributed import init_ranks
@@ -68,6 +69,9 @@ def test_a_run_learns_and_leaves_metrics_tensorboard_checkpoints_summary_and_a_h
     torch.testing.assert_close(hf(ids).logits, ours(ids), rtol=1e-4, atol=1e-4)
     assert (final / "tokenizer.json").is_file()
     assert summary["tokens"] == 16 * BATCH * SEQ
+    card = read_card_facts(final)  # its model card says how it was trained and how it scores
+    assert card["training"]["tokens"] == summary["tokens"] and card["training"]["kd_loss"].startswith("none")
+    assert card["validation"]["perplexity"] == pytest.approx(summary["val_ppl"])
     assert summary["student_flops"] == pytest.approx(3 * flops_per_token(ours.config, seq_len=SEQ) * summary["tokens"])
     assert summary["teacher_flops"] == 0
 

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"zero-shot multiple-choice tasks ({', '.join(TASKS)}); needs "
                              "`headstart assets --only evalsets`")
     parser.add_argument("--limit", type=int, default=500, help="items per task, the first ones (0: all; default 500)")
+    parser.add_argument("--backend", default="headstart", choices=["headstart", "lm-eval"],
+                        help="who scores --tasks: headstart (default) or lm-evaluation-harness itself (pip install "
+                             "lm-eval), both on the offline task files")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
@@ -29,6 +32,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
     for task in args.tasks or []:
         check_task_name(task)
+    if getattr(args, "backend", "headstart") == "lm-eval":
+        from headstart.eval.harness import check_lm_eval_tasks
+
+        check_lm_eval_tasks(args.tasks or [])
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -38,7 +45,8 @@ def run(args: argparse.Namespace) -> dict:
     from headstart.runtime import pick_device
 
     check_arguments(args)
-    model = load_model(args.model).to(pick_device(args.device))
+    device = pick_device(args.device)
+    model = load_model(args.model).to(device) if args.data or args.backend == "headstart" else None
     summary: dict = {"model": str(args.model)}
     if args.data:
         windows = scoring_windows(model, args.data, args.split, args.tokens, args.seq_len,
@@ -48,11 +56,21 @@ def run(args: argparse.Namespace) -> dict:
         print(f"{args.model} on {args.data} ({args.split}, {result.tokens} tokens, seq {seq_len}): "
               f"loss {result.loss:.4f}  perplexity {result.perplexity:.2f}  {result.tokens_per_s:.0f} tokens/s")
         summary |= {"data": str(args.data), "split": args.split, "seq_len": seq_len, **result.to_dict()}
-    if args.tasks:
+    if args.tasks and args.backend == "lm-eval":
+        from headstart.eval.harness import evaluate_with_lm_eval
+        from headstart.model import resolve_model_dir
+
+        results = evaluate_with_lm_eval(resolve_model_dir(args.model), args.tasks, args.limit or None,
+                                        args.batch_size, str(device))
+        summary["tasks"] = {task: {k: v for k, v in r.items() if k != "samples"} for task, r in results.items()}
+        for task, r in summary["tasks"].items():
+            print(f"{args.model} on {task} ({r['items']} items, zero-shot, lm-eval): acc {r['acc']:.3f}  "
+                  f"acc_norm {r['acc_norm']:.3f}  acc_bytes {r['acc_bytes']:.3f}")
+    elif args.tasks:
         summary["tasks"] = {}
         for task in args.tasks:
             result = evaluate_task(model, task, args.limit or None, args.batch_size)
             print(f"{args.model} on {task} ({result.items} items, zero-shot): acc {result.acc:.3f}  "
-                  f"acc_norm {result.acc_norm:.3f}  (chance {result.chance:.3f})")
+                  f"acc_norm {result.acc_norm:.3f}  acc_bytes {result.acc_bytes:.3f}  (chance {result.chance:.3f})")
             summary["tasks"][task] = result.to_dict()
     return summary

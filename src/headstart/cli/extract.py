@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from headstart.model.hub import PUSH_HELP
+
 SPEC_HELP = """sub-network spec (JSON), or a JSON file holding one under "spec". A count keeps the first n, a list
 names indices, widths at the top apply to every kept layer: {"embd": 384, "layers": 20, "heads": 6, "kv": 2,
 "mlp": 768}. Per layer: {"embd": [...], "layers": [{"layer": 0, "heads": [0, 1, 3, 4], "kv": [0, 1], "mlp": [...]},
@@ -23,6 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "any other folder only with --overwrite")
     add_overwrite_argument(parser)
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="weight dtype of the folder (default: the teacher's)")
+    parser.add_argument("--push-to-hub", metavar="REPO", help=PUSH_HELP)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What can be checked before the teacher is loaded (`headstart run` checks it before any step): --out, and
+    a --push-to-hub repo id."""
+    from headstart.model.hub import check_repo_id
+
+    check_model_out(args)
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)
 
 
 def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
@@ -49,11 +62,12 @@ def run(args: argparse.Namespace) -> dict:
     from headstart.errors import UsageError
     from headstart.model import load_model
     from headstart.model.families import exportable_as_hf
+    from headstart.model.hub import push_to_hub
     from headstart.subnet import extract_to_folder, param_count, student_config
     from headstart.subnet.spaces import human
     from headstart.subnet.spec import load_spec
 
-    check_model_out(args)
+    check_arguments(args)
     teacher = load_model(args.teacher)
     if Path(args.out).resolve() == Path(teacher.source_dir).resolve():
         raise UsageError(f"--out {args.out} is the teacher's own folder", "choose another --out for the student")
@@ -65,5 +79,7 @@ def run(args: argparse.Namespace) -> dict:
     why = "layer-wise widths" if not student.is_uniform else f"a shape {teacher.config.family}'s class cannot hold"
     kind = f"stock {teacher.config.family} class" if stock else f"headstart remote-code class ({why})"
     print(f"wrote {out}: {human(n)} parameters ({100 * n / total:.1f}% of the teacher), {spec.summary()}; {kind}")
+    if args.push_to_hub:
+        print(f"pushed to {push_to_hub(out, args.push_to_hub)}")
     return {"out": str(out), "params": n, "teacher_params": total, "stock_class": stock,
             "spec": spec.to_dict(teacher.config)}

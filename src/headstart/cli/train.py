@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from headstart.model.hub import PUSH_HELP, check_repo_id, push_to_hub
 
 if TYPE_CHECKING:
     from headstart.train.config import TrainConfig
@@ -21,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="recipe: a YAML or JSON file of the fields below")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint (start afresh if it has none)")
+    parser.add_argument("--push-to-hub", metavar="REPO", help=PUSH_HELP + " (final/)")
     defaults = field_defaults()
     for name, kind in field_types().items():
         flag = f"--{name.replace('_', '-')}"
@@ -44,11 +48,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    """Every training setting, and that --out can be written, checked before anything runs (`headstart run`
-    calls it before any step)."""
+    """Every training setting, that --out can be written and a --push-to-hub repo id, checked before anything
+    runs (`headstart run` calls it before any step)."""
     from headstart.atomic import check_out_writable
 
     check_out_writable(config_from_args(args).out)
+    if getattr(args, "push_to_hub", None):
+        check_repo_id(args.push_to_hub)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,4 +65,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if os.environ.get("RANK", "0") == "0":
         print(f"trained {summary['tokens']:,} tokens in {summary['steps']} steps: validation loss "
               f"{summary['val_loss']:.4f} (perplexity {summary['val_ppl']:.2f}); model in {summary['final']}")
+        if getattr(args, "push_to_hub", None):
+            print(f"pushed to {push_to_hub(Path(summary['final']), args.push_to_hub)}")
     return summary

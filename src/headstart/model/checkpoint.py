@@ -15,20 +15,24 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import torch
+from huggingface_hub import save_torch_state_dict
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from headstart.atomic import atomic_dir
 from headstart.errors import UsageError
+from headstart.model.card import write_card
 from headstart.model.decoder import Decoder, DecoderConfig
 from headstart.model.families import FAMILIES, exportable_as_hf, family_of
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
                    "merges.txt", "tokenizer.model", "added_tokens.json", "chat_template.jinja")
 REMOTE_CODE = ("decoder.py", "hf_remote.py")
+GENERATION_FILE = "generation_config.json"
+SPECIAL_TOKENS = ("bos_token_id", "eos_token_id", "pad_token_id")
+PER_LAYER_KEYS = ("layer_types",)  # config lists with an entry per layer (all full attention in headstart's decoder)
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
@@ -197,38 +201,89 @@ def _first_mismatch(err: RuntimeError) -> str:
 
 
 def save_model(model: Decoder, out_dir: str | Path, tokenizer_dir: Path | None = None,
-               dtype: torch.dtype | None = None) -> Path:
+               dtype: torch.dtype | None = None, card: dict[str, Any] | None = None,
+               max_shard_size: int | str = "5GB") -> Path:
     """Write a Hugging Face folder that `AutoModelForCausalLM.from_pretrained` loads with the same logits.
 
     Uniform students that fit their family's stock class are written as that class; others as
-    headstart's own architecture with its code alongside (`trust_remote_code=True`).
+    headstart's own architecture with its code alongside (`trust_remote_code=True`). The folder
+    `tokenizer_dir` (default: the one the model was loaded from) gives its tokenizer, generation
+    config and special-token ids, and where it holds a config of the same architecture, the new
+    config is that one with only the widths changed. `card` holds the facts of its model card;
+    weights over `max_shard_size` are split into shards with an index.
     """
     cfg = model.config
     state = {k: v.detach().to(dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
-    tokenizer_dir = tokenizer_dir or getattr(model, "source_dir", None)
+    source = tokenizer_dir or getattr(model, "source_dir", None)
+    source = Path(source) if source else None
+    stock = exportable_as_hf(cfg)
+    weights = FAMILIES[cfg.family].from_ours(state, cfg) if stock else {f"model.{k}": v for k, v in state.items()}
+    config = exported_config(cfg, source) | {
+        "dtype": str(next(iter(state.values())).dtype).removeprefix("torch."), "headstart_version": _version()}
     with atomic_dir(out_dir) as tmp:
-        if exportable_as_hf(cfg):
-            family = FAMILIES[cfg.family]
-            config = family.hf_config(cfg)
-            save_file(family.from_ours(state, cfg), tmp / "model.safetensors", metadata={"format": "pt"})
-        else:
-            config = remote_code_config(cfg)
-            save_file({f"model.{k}": v for k, v in state.items()}, tmp / "model.safetensors", metadata={"format": "pt"})
+        save_torch_state_dict(weights, tmp, max_shard_size=max_shard_size, metadata={"format": "pt"})
+        if not stock:
             for name in REMOTE_CODE:
                 shutil.copy(Path(__file__).with_name(name), tmp / name)
-        dtype_name = str(next(iter(state.values())).dtype).removeprefix("torch.")
-        config |= {"torch_dtype": dtype_name, "headstart_version": _version()}
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        if tokenizer_dir is not None:
-            for name in TOKENIZER_FILES:
-                if (Path(tokenizer_dir) / name).is_file():
-                    shutil.copy(Path(tokenizer_dir) / name, tmp / name)
+        for name in (*TOKENIZER_FILES, GENERATION_FILE) if source else ():
+            if (source / name).is_file():
+                shutil.copy(source / name, tmp / name)
+        if not (tmp / GENERATION_FILE).is_file():
+            from transformers import GenerationConfig
+
+            tokens = {k: config[k] for k in SPECIAL_TOKENS if k in config}
+            GenerationConfig(**tokens).to_json_file(tmp / GENERATION_FILE)
+        write_card(tmp, card or {})
     return Path(out_dir)
+
+
+def exported_config(cfg: DecoderConfig, source: Path | None) -> dict:
+    """config.json of `cfg`: the source folder's config with only what differs changed, and its special tokens.
+
+    What differs is found by writing the source's own config the way `cfg`'s is written: the
+    keys whose values disagree are the widths; every other key of the source (rope scaling,
+    token ids, anything headstart does not read) stays as it was.
+    """
+    new = _config_of(cfg)
+    base = read_config(source) if source is not None and (source / "config.json").is_file() else {}
+    base = {k: v for k, v in base.items() if k not in ("torch_dtype", "transformers_version", "_name_or_path")}
+    if base.get("model_type") == new["model_type"]:
+        teacher = decoder_config(base)
+        if teacher.n_layer != cfg.n_layer:  # one entry per teacher layer: transformers derives them again
+            base = {k: v for k, v in base.items() if k not in PER_LAYER_KEYS}
+        old = _config_of(teacher)
+        config = base | {k: v for k, v in new.items() if k not in base or old.get(k) != v}
+    else:
+        config = {k: base[k] for k in SPECIAL_TOKENS if base.get(k) is not None} | new
+    return _tokenizer_special_tokens(source) | config
+
+
+def _config_of(cfg: DecoderConfig) -> dict:
+    return FAMILIES[cfg.family].hf_config(cfg) if exportable_as_hf(cfg) else remote_code_config(cfg)
+
+
+def _tokenizer_special_tokens(folder: Path | None) -> dict[str, int]:
+    """bos/eos/pad ids of the tokenizer saved in `folder`, for configs that do not state them."""
+    if folder is None or not (folder / "tokenizer.json").is_file() or not (folder / "tokenizer_config.json").is_file():
+        return {}
+    from tokenizers import Tokenizer
+
+    vocab = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    named = json.loads((folder / "tokenizer_config.json").read_text())
+    ids = {}
+    for key in SPECIAL_TOKENS:
+        token = named.get(key.removesuffix("_id"))
+        token = token.get("content") if isinstance(token, dict) else token
+        if isinstance(token, str) and vocab.token_to_id(token) is not None:
+            ids[key] = vocab.token_to_id(token)
+    return ids
 
 
 def remote_code_config(cfg: DecoderConfig) -> dict:
     return {"architectures": ["HeadstartForCausalLM"], "model_type": "headstart", "decoder": cfg.to_dict(),
-            "vocab_size": cfg.vocab_size, "tie_word_embeddings": cfg.tie_embeddings,
+            "vocab_size": cfg.vocab_size, "tie_word_embeddings": cfg.tie_embeddings, "hidden_size": cfg.n_embd,
+            "num_hidden_layers": cfg.n_layer, "max_position_embeddings": cfg.max_positions,
             "auto_map": {"AutoConfig": "hf_remote.HeadstartConfig",
                          "AutoModelForCausalLM": "hf_remote.HeadstartForCausalLM"}}
 

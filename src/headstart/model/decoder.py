@@ -6,12 +6,14 @@ widths (query heads, key/value groups, MLP neurons), which is what sub-networks 
 
 This file depends on torch alone: it is copied verbatim into exported Hugging Face folders
 of students whose shape no stock transformers architecture can hold, so keep it that way.
+Generation's KV cache is any object with transformers' `Cache` interface (`update`, `get_seq_length`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -181,6 +183,24 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((rot, rest), dim=-1) if rest.shape[-1] else rot
 
 
+def attention_mask(padding: torch.Tensor | None, q_len: int, past: int, device: torch.device) -> torch.Tensor | None:
+    """Which keys each query may see, [batch or 1, 1, q_len, past + q_len]: the causal ones not padded.
+
+    `padding` [batch, past + q_len] is 1 for real tokens and 0 for padding (transformers' 2D
+    attention_mask). None where plain causal attention is right, which SDPA's `is_causal` runs
+    faster. Every query also sees itself, so that a padding row is never all masked (its softmax
+    would be NaN, and 0 * NaN spreads to the real rows through the next layer's values).
+    """
+    if padding is None and (past == 0 or q_len == 1):
+        return None
+    keys = torch.arange(past + q_len, device=device)
+    queries = torch.arange(past, past + q_len, device=device)[:, None]
+    allowed = (keys <= queries)[None]
+    if padding is not None:
+        allowed = (allowed & padding[:, None, :].bool()) | (keys == queries)
+    return allowed[:, None]
+
+
 class Attention(nn.Module):
     def __init__(self, config: DecoderConfig, shape: LayerShape) -> None:
         super().__init__()
@@ -196,7 +216,8 @@ class Attention(nn.Module):
             self.q_norm = RMSNorm(hs if per_head else shape.n_head * hs, config.norm_eps)
             self.k_norm = RMSNorm(hs if per_head else shape.n_kv * hs, config.norm_eps)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: Any = None, layer: int = 0) -> torch.Tensor:
         b, t, _ = x.shape
         # one matmul for q, k and v: one large GEMM is faster than three (the weights stay separate
         # parameters, which sub-networks slice; concatenating them costs little next to the GEMM)
@@ -209,7 +230,10 @@ class Attention(nn.Module):
         if self.qk_norm == "head":
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv != self.n_head)
+        if cache is not None:  # generation: the keys and values of the tokens before, and these kept for later
+            k, v = cache.update(k, v, layer)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and t == k.shape[2],
+                                           enable_gqa=self.n_kv != self.n_head)
         return self.o(y.transpose(1, 2).reshape(b, t, self.n_head * self.head_size))
 
 
@@ -238,13 +262,14 @@ class Block(nn.Module):
         self.mlp_norm = _norm(config, config.n_embd)
         self.mlp = MLP(config, shape)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None,
+                cache: Any = None, layer: int = 0) -> torch.Tensor:
         if self.parallel_residual:
-            return x + self.attn(self.attn_norm(x), cos, sin) + self.mlp(self.mlp_norm(x))
+            return x + self.attn(self.attn_norm(x), cos, sin, mask, cache, layer) + self.mlp(self.mlp_norm(x))
         if self.post_norm:
-            x = x + self.attn_norm(self.attn(x, cos, sin))
+            x = x + self.attn_norm(self.attn(x, cos, sin, mask, cache, layer))
             return x + self.mlp_norm(self.mlp(x))
-        x = x + self.attn(self.attn_norm(x), cos, sin)
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask, cache, layer)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -272,21 +297,33 @@ class Decoder(nn.Module):
         angles = torch.cat((freqs, freqs), dim=-1)
         return (angles.cos() * scale).to(dtype), (angles.sin() * scale).to(dtype)
 
-    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+    def hidden_states(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
+                      padding: torch.Tensor | None = None, cache: Any = None) -> torch.Tensor:
         """The final-norm output [batch, seq, n_embd]; logits are `hidden @ head_weight.T`.
 
         Losses over large vocabularies project it chunk by chunk instead of asking for logits.
+        Batches of left-padded sequences (generation, scoring) pass `positions` [batch, seq] of
+        each token, `padding` (1 = token, 0 = pad) over the cached tokens and these, and the cache.
         """
+        t = idx.shape[1]
+        past = cache.get_seq_length() if cache is not None else 0
         x = self.embed(idx)
+        if positions is None:  # one table for the batch, without a device sync
+            cos, sin = (table[past:] for table in self.rope(past + t, idx.device, x.dtype))
+            positions = torch.arange(past, past + t, device=idx.device)
+        else:
+            cos, sin = (table[positions].unsqueeze(1) for table in self.rope(int(positions.max()) + 1, idx.device,
+                                                                               x.dtype))
         if self.pos_embed is not None:
-            x = x + self.pos_embed(torch.arange(idx.shape[1], device=idx.device))
-        cos, sin = self.rope(idx.shape[1], idx.device, x.dtype)
-        for block in self.blocks:
-            x = block(x, cos, sin)
+            x = x + self.pos_embed(positions)
+        mask = attention_mask(padding, t, past, idx.device)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, mask, cache, layer)
         return self.final_norm(x)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.hidden_states(idx), self.head_weight)
+    def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None, padding: torch.Tensor | None = None,
+                cache: Any = None) -> torch.Tensor:
+        return F.linear(self.hidden_states(idx, positions, padding, cache), self.head_weight)
 
 
 def rope_frequencies(config: DecoderConfig, seq_len: int, device: torch.device) -> tuple[torch.Tensor, float]:

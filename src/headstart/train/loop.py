@@ -22,6 +22,7 @@ from headstart.atomic import write_json_atomic
 from headstart.errors import UsageError
 from headstart.eval import EvalResult, evaluate_windows
 from headstart.model import DecoderConfig, build_model, save_model
+from headstart.model.card import read_card_facts
 from headstart.progress import progress_bar
 from headstart.runtime import autocast_dtype, compute_autocast, describe_hardware
 from headstart.subnet.counts import flops_per_token
@@ -199,12 +200,19 @@ def validation_steps(total_steps: int, eval_every: int, log_spaced: bool) -> set
     return steps
 
 
-def export_final(run: Run, out: Path) -> Path:
-    """OUT/final: the trained student as a Hugging Face folder with the student's tokenizer."""
+def export_final(run: Run, out: Path, validation: EvalResult) -> Path:
+    """OUT/final: the trained student as a Hugging Face folder with the student's tokenizer and model card."""
     state = full_model_state(unwrap(run.student))
     if run.ranks.is_main:
         decoder = build_model(run.inputs.student.config, {k.removeprefix("decoder."): v for k, v in state.items()})
-        save_model(decoder, out / "final", tokenizer_dir=run.inputs.student_dir)
+        cfg = run.cfg
+        kd = {"kd_loss": cfg.kd, "kd_teacher": cfg.teacher} if cfg.kd else {"kd_loss": "none (cross-entropy only)"}
+        if cfg.kd and cfg.kd_until < 1:
+            kd["kd_until"] = f"{cfg.kd_until:g} of the steps, then cross-entropy alone"
+        card = read_card_facts(run.inputs.student_dir) | {
+            "training": {"tokens": run.ledger.tokens, "data": cfg.data, **kd},
+            "validation": {"loss": validation.loss, "perplexity": validation.perplexity, "tokens": validation.tokens}}
+        save_model(decoder, out / "final", tokenizer_dir=run.inputs.student_dir, card=card)
     return out / "final"
 
 
@@ -293,7 +301,7 @@ def _train(cfg: TrainConfig, resume: bool, ranks: Ranks) -> dict[str, Any]:
     metrics.close()
     seconds = time.perf_counter() - start_time
     validation = validation or evaluate(run)
-    final = export_final(run, out)
+    final = export_final(run, out, validation)
     trained = ((run.total_steps if stopped is None else stopped) - done) * run.tokens_per_step
     summary = {"out": str(out), "final": str(final), "steps": run.total_steps, "resumed_at": done,
                "stopped_at": stopped,
