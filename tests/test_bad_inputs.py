@@ -301,7 +301,7 @@ def test_a_full_disk_while_writing_shards_keeps_the_work_and_is_one_line(world, 
     assert json.loads((tmp_path / ".data.partial" / "progress.json").read_text())["documents"] > 0
     monkeypatch.setattr(SplitWriter, "write_document", real)
     assert main(argv) == 0
-    for name in ("train.bin", "validation.bin"):
+    for name in ("train-00000.bin", "validation-00000.bin"):
         assert (tmp_path / "data" / name).read_bytes() == (world["data"] / name).read_bytes()
 
 

@@ -131,7 +131,7 @@ def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path, tok_dir,
     monkeypatch.setattr(prepare_module, "BATCH_CHARS", 64)  # many batches in flight at once
     for n in ("1", "2"):
         assert prepare("--tokenizer", tok_dir, "--input", corpus, "--out", tmp_path / n, "--workers", n) == 0
-    for name in ("train.bin", "validation.bin"):
+    for name in ("train-00000.bin", "validation-00000.bin"):
         assert (tmp_path / "2" / name).read_bytes() == (tmp_path / "1" / name).read_bytes()
     assert "--workers 2" not in load_manifest(tmp_path / "2")["created_by"]  # not part of what the data is
 
@@ -154,6 +154,6 @@ def test_under_max_tokens_the_text_is_encoded_once_and_the_bytes_are_those_of_th
     (tmp_path / "short" / "c.jsonl").write_text("".join(docs[:kept]))  # the same name: the same split
     assert prepare("--tokenizer", tok_dir, "--input", tmp_path / "short" / "c.jsonl", "--out", tmp_path / "whole",
                    "--val-fraction", "0.3") == 0
-    for name in ("train.bin", "validation.bin"):
+    for name in ("train-00000.bin", "validation-00000.bin"):
         assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
     assert not list(tmp_path.glob(".*"))  # the measuring pass's tokens are gone

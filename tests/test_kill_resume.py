@@ -104,7 +104,7 @@ def test_prepare_killed_resumes_to_the_same_bytes(world, prepared, tmp_path, mon
     monkeypatch.setattr(prepare_module, "BATCH_CHARS", 2000)  # many batches, progress recorded after each
     out = tmp_path / "data"
     killed_then_rerun(prepare_argv(world, out), PREPARE_KILLS[point])
-    for name in ("train.bin", "validation.bin", "tokenizer/tokenizer.json"):
+    for name in ("train-00000.bin", "validation-00000.bin", "tokenizer/tokenizer.json"):
         assert (out / name).read_bytes() == (prepared / name).read_bytes(), name
     ours, theirs = (json.loads((folder / "manifest.json").read_text()) for folder in (out, prepared))
     assert ours | {"created_by": None} == theirs | {"created_by": None}  # which names the --out

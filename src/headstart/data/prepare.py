@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from transformers import PreTrainedTokenizerBase
 from headstart.atomic import resumable_dir, write_json_atomic
 from headstart.data.documents import Source, read_documents, resolve_sources
 from headstart.data.encode import encoded_batches
-from headstart.data.shards import FORMAT, MANIFEST, SPLITS, SplitWriter, token_dtype
+from headstart.data.shards import FORMAT, MANIFEST, SHARD_TOKENS, SPLITS, SplitWriter, token_dtype
 from headstart.data.split import choose_validation, matching_sources, resolve_val_fraction
 from headstart.data.tokenizer import (
     backend_of,
@@ -40,7 +39,7 @@ from headstart.errors import UsageError
 from headstart.progress import progress_bar
 
 BATCH_CHARS = 1 << 22  # text per batch-encode call: big enough to keep every core busy
-PROGRESS = "progress.json"  # in the work folder while tokenizing: how far the shard files are good
+PROGRESS = "progress.json"  # in the work folder while tokenizing: how far the shards are good
 TOKENIZER_DONE = "trained.json"  # in the work folder's tokenizer/: the trained BPE is whole
 
 
@@ -153,24 +152,21 @@ def _batches(docs: Iterator[tuple[int, str, str]]) -> Iterator[list[tuple[int, s
 
 def _tokenize_into(
     folder: Path, tok: PreTrainedTokenizerBase, docs: Iterator[tuple[int, str, str]], n_sources: int, total_bytes: int,
-    workers: int | None = None, stored: StoredTokens | None = None,
-) -> tuple[dict[str, dict[str, int]], np.ndarray]:
+    shard_tokens: int, workers: int | None = None, stored: StoredTokens | None = None,
+) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
     """Batch-encode documents (by `workers` processes, see headstart.data.encode; or read them from `stored`)
-    into one file per split; return split totals and per-source tokens.
+    into each split's shards; return split totals and per-source tokens.
 
-    After each batch the files are synced and PROGRESS records how far they are good; a run
-    that finds it (after a crash) cuts the files back to that point and goes on from there.
+    After each batch the shard in progress is synced and PROGRESS records how far each split is
+    good; a run that finds it (after a crash) keeps the finished shards before that point, cuts
+    the one it lies in back to it and goes on from there.
     """
     dtype = token_dtype(vocab_size(tok))
     eos = eos_id(tok)
     done = _read_progress(folder, n_sources)
     per_source = np.array(done["per_source"], dtype=np.int64)
+    writers = {split: SplitWriter(folder, split, dtype, eos, shard_tokens, **done["splits"][split]) for split in SPLITS}
     with contextlib.ExitStack() as stack:
-        files = {split: stack.enter_context(open(folder / f"{split}.bin", "ab")) for split in SPLITS}
-        writers = {}
-        for split, fh in files.items():
-            fh.truncate(done["splits"][split]["tokens"] * dtype.itemsize)
-            writers[split] = SplitWriter(fh, dtype, eos, **done["splits"][split])
         bar = stack.enter_context(progress_bar(total=total_bytes, initial=done["bytes"], unit="B", unit_scale=True,
                                                desc="tokenizing"))
         batches = ((batch, [text for _, _, text in batch])
@@ -184,16 +180,14 @@ def _tokenize_into(
                 done["bytes"] += n_bytes
                 bar.update(n_bytes)
             done["documents"] += len(batch)
-            for fh in files.values():
-                fh.flush()
-                os.fsync(fh.fileno())
+            for writer in writers.values():
+                writer.sync()
             done["splits"] = {split: {"tokens": w.tokens, "documents": w.documents} for split, w in writers.items()}
             done["per_source"] = per_source.tolist()
             write_json_atomic(folder / PROGRESS, done)
+    totals = {split: {"shards": w.close(), "tokens": w.tokens, "documents": w.documents}
+              for split, w in writers.items()}
     (folder / PROGRESS).unlink(missing_ok=True)
-    totals = {
-        split: {"file": f"{split}.bin", "tokens": w.tokens, "documents": w.documents} for split, w in writers.items()
-    }
     return totals, per_source
 
 
@@ -250,14 +244,15 @@ def prepare_data(
     created_by: str = "headstart prepare",
     max_tokens: int | None = None,
     workers: int | None = None,
+    shard_tokens: int = SHARD_TOKENS,
 ) -> dict[str, Any]:
     """Tokenize `inputs` into `out` (see headstart.data.shards for the layout); return the manifest.
 
     Give exactly one of `tokenizer` (folder or short name) and `train_vocab_size` (train a
     byte-level BPE of that size on the train split, saved to out/tokenizer/). `max_tokens` keeps
     the first documents holding that many tokens (both splits, eos included); `workers` > 1
-    tokenizes in that many processes (the same bytes). Every check on
-    the arguments runs before the corpus is read.
+    tokenizes in that many processes (the same bytes); `shard_tokens` is the size of every shard
+    but each split's last. Every check on the arguments runs before the corpus is read.
     """
     if (tokenizer is None) == (train_vocab_size is None):
         raise UsageError("give exactly one of --tokenizer and --train-tokenizer", "see `headstart prepare --help`")
@@ -266,6 +261,8 @@ def prepare_data(
                          "give --tokenizer T (a trained tokenizer's tokens are unknown before it is trained)")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers} is not a number of processes", "give 1 or more")
+    if isinstance(shard_tokens, bool) or not isinstance(shard_tokens, int) or shard_tokens < 1:
+        raise UsageError(f"shard_tokens {shard_tokens!r} is not a number of tokens", "give a positive integer")
     out, val_docs = Path(out), val_docs or []
     sources = resolve_sources(inputs)
     _check_out_dir(out)
@@ -278,18 +275,18 @@ def prepare_data(
     named = matching_sources(sources, val_docs)
     with _store_beside(out) if max_tokens is not None else contextlib.nullcontext() as store:
         return _prepare(sources, out, tokenizer, given, train_vocab_size, text_field, val_fraction, val_docs, named,
-                        seed, created_by, max_tokens, workers, store)
+                        seed, created_by, max_tokens, workers, shard_tokens, store)
 
 
 def _prepare(sources: list[Source], out: Path, tokenizer: str | None, given: PreTrainedTokenizerBase | None,
              train_vocab_size: int | None, text_field: str, val_fraction: float, val_docs: list[str],
              named: np.ndarray, seed: int, created_by: str, max_tokens: int | None, workers: int | None,
-             store: Path | None) -> dict[str, Any]:
+             shard_tokens: int, store: Path | None) -> dict[str, Any]:
     """prepare_data once its arguments are checked: measure, split, (train a tokenizer,) tokenize."""
     sizes, stored = _measure(sources, text_field, given, max_tokens, store, workers)
     masks = choose_validation(sources, sizes, named, val_fraction, seed)
     identity = {  # what the tokens depend on: a crashed run with the same identity is resumed
-        "format": FORMAT, "text_field": text_field, "max_tokens": max_tokens,
+        "format": FORMAT, "shard_tokens": shard_tokens, "text_field": text_field, "max_tokens": max_tokens,
         "sources": [[s.path, s.name, len(z), int(z.sum())] for s, z in zip(sources, sizes, strict=True)],
         "validation": hashlib.sha256(b"".join(np.packbits(m).tobytes() for m in masks)).hexdigest(),
         "tokenizer": tokenizer_fingerprint(given) if given is not None else {"train_bpe": train_vocab_size},
@@ -300,7 +297,7 @@ def _prepare(sources: list[Source], out: Path, tokenizer: str | None, given: Pre
         tok = _tokenizer_into(tmp / "tokenizer", given, train_vocab_size, train_texts, n_train)
         total_bytes = sum(int(s.sum()) for s in sizes)
         splits, per_source = _tokenize_into(tmp, tok, _documents(sources, masks, text_field), len(sources), total_bytes,
-                                            workers, stored)
+                                            shard_tokens, workers, stored)
         manifest = {
             "format": FORMAT,
             "tokenizer": {
@@ -310,6 +307,7 @@ def _prepare(sources: list[Source], out: Path, tokenizer: str | None, given: Pre
                 "eos_id": eos_id(tok),
             },
             "dtype": token_dtype(vocab_size(tok)).name,
+            "shard_tokens": shard_tokens,
             "splits": splits,
             "split_rule": {"val_fraction": val_fraction, "val_docs": val_docs, "seed": seed, "by": "utf-8 bytes"},
             "max_tokens": max_tokens,
