@@ -158,7 +158,7 @@ class SplitTokens:
     """One split's tokens as one sequence over its memory-mapped shards: len(), slices, np.asarray."""
 
     def __init__(self, shards: list[np.memmap], dtype: np.dtype) -> None:
-        self.shards = shards
+        self.shards = [np.asarray(s) for s in shards]  # plain views: slicing a np.memmap costs more
         self.dtype = dtype
         self.starts = np.cumsum([0] + [len(s) for s in shards])  # shard i holds tokens starts[i]:starts[i + 1]
 
@@ -177,11 +177,27 @@ class SplitTokens:
             shard += 1
 
     def windows(self, starts: np.ndarray, length: int) -> np.ndarray:
-        """int64 rows tokens[s:s + length] for each s in `starts` (all within the split)."""
+        """int64 rows tokens[s:s + length] for each s in `starts` (all within the split).
+
+        Rows inside one shard are gathered from a sliding-window view of it in one numpy call;
+        only the few that span a boundary are put together piece by piece.
+        """
         rows = np.empty((len(starts), length), dtype=np.int64)
-        for row, start in zip(rows, starts, strict=True):
-            self.read_into(row, int(start))
+        shard_of = np.searchsorted(self.starts, starts, side="right") - 1
+        offsets = starts - self.starts[shard_of]
+        inside = offsets + length <= self.starts[shard_of + 1] - self.starts[shard_of]
+        for shard in np.unique(shard_of[inside]).tolist():
+            chosen = inside & (shard_of == shard)
+            rows[chosen] = self._sliding_windows(shard, length)[offsets[chosen]]
+        for row in np.flatnonzero(~inside):
+            self.read_into(rows[row], int(starts[row]))
         return rows
+
+    def _sliding_windows(self, shard: int, length: int) -> np.ndarray:
+        """Every `length` tokens of one shard, row i starting at token i: a view, nothing copied."""
+        tokens = self.shards[shard]
+        step = tokens.strides[0]
+        return np.ndarray((len(tokens) - length + 1, length), tokens.dtype, tokens, 0, (step, step))
 
     def __getitem__(self, key: slice) -> np.ndarray:
         start, stop, step = key.indices(len(self))
