@@ -1,11 +1,13 @@
 """Throughput of `headstart prepare` against the bare batch encode it wraps, and of the training loader.
 
-    python bench/data_prepare.py --tokenizer DIR --input FILES... [--workers 1 2]
+    python bench/data_prepare.py --tokenizer DIR --input FILES... [--workers 1 2] [--shard-tokens N]
 
 In one run: the bare batch encode of every document (the floor: no reading, splitting or
 writing; the tokenizers library spreads it over every core), then `prepare_data` whole with each
 --workers setting (1: one process, its batch encode on every core; N: N tokenizer processes),
-then the training loader (TokenWindows.batch) over the prepared train split. Writes
+then the training loader (TokenWindows.batch) over the prepared train split, whose shards hold
+--shard-tokens tokens each (prepare's default unless given: smaller ones make the loader read
+across shards, as it does on billions of tokens). Writes
 bench/results/data_prepare.{json,md}.
 """
 
@@ -21,6 +23,7 @@ from common import write_results
 from headstart.data import TokenWindows
 from headstart.data.documents import read_documents, resolve_sources
 from headstart.data.prepare import prepare_data
+from headstart.data.shards import SHARD_TOKENS
 from headstart.data.tokenizer import backend_of, load_tokenizer
 
 
@@ -51,7 +54,8 @@ def markdown(result: dict) -> str:
                      f"{row['of_bare_encode']:.0%} |")
     loader = result["loader"]
     lines += ["", f"Training loader (TokenWindows.batch, one rank, batches of {loader['batch_size']} x "
-              f"{loader['seq_len']} tokens, shuffled): **{loader['tokens_per_s']:,.0f} tokens/s**."]
+              f"{loader['seq_len']} tokens, shuffled, over {loader['shards']} train shards of "
+              f"{result['shard_tokens']:,} tokens): **{loader['tokens_per_s']:,.0f} tokens/s**."]
     return "\n".join(lines)
 
 
@@ -63,6 +67,7 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--shard-tokens", type=int, default=SHARD_TOKENS, help="tokens per shard of the prepared data")
     args = parser.parse_args()
     texts = [t for s in resolve_sources(args.input) for t in read_documents(s)]
     mb = sum(len(t.encode()) for t in texts) / 1e6
@@ -73,17 +78,18 @@ def main() -> None:
         for workers in args.workers:
             out = Path(tmp) / f"data-{workers}"
             start = time.perf_counter()
-            manifest = prepare_data(args.input, out, args.tokenizer, workers=workers)
+            manifest = prepare_data(args.input, out, args.tokenizer, workers=workers, shard_tokens=args.shard_tokens)
             runs.append({"what": f"prepare --workers {workers}", "seconds": time.perf_counter() - start})
         tokens = sum(split["tokens"] for split in manifest["splits"].values())
         loader = {"seq_len": args.seq_len, "batch_size": args.batch_size, "batches": args.batches,
+                  "shards": len(manifest["splits"]["train"]["shards"]),
                   "tokens_per_s": loader_tokens_per_s(out, args.seq_len, args.batch_size, args.batches)}
     runs.insert(0, {"what": "bare batch encode", "seconds": bare_s})
     for row in runs:
         row |= {"mb_per_s": mb / row["seconds"], "tokens_per_s": tokens / row["seconds"],
                 "of_bare_encode": bare_s / row["seconds"]}
     result = {"inputs": args.input, "tokenizer": manifest["tokenizer"]["name"], "text_mb": mb, "tokens": tokens,
-              "runs": runs, "loader": loader}
+              "shard_tokens": args.shard_tokens, "runs": runs, "loader": loader}
     body = markdown(result)
     write_results("data_prepare", result, body)
     print(body)

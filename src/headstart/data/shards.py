@@ -11,6 +11,8 @@ manifest) is still read.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import os
 import re
@@ -160,52 +162,36 @@ class SplitTokens:
     def __init__(self, shards: list[np.memmap], dtype: np.dtype) -> None:
         self.shards = [np.asarray(s) for s in shards]  # plain views: slicing a np.memmap costs more
         self.dtype = dtype
-        self.starts = np.cumsum([0] + [len(s) for s in shards])  # shard i holds tokens starts[i]:starts[i + 1]
+        # shard i holds tokens starts[i]:starts[i + 1]; Python ints, as bisect on a list is cheapest per window
+        self.starts = list(itertools.accumulate((len(s) for s in shards), initial=0))
 
     def __len__(self) -> int:
-        return int(self.starts[-1])
+        return self.starts[-1]
 
     def read_into(self, out: np.ndarray, start: int) -> None:
         """Fill `out` with tokens start:start + len(out), from as many shards as they lie in."""
-        shard = int(np.searchsorted(self.starts, start, side="right")) - 1
+        shard = bisect.bisect_right(self.starts, start) - 1
         done = 0
         while done < len(out):
-            offset = start + done - int(self.starts[shard])
+            offset = start + done - self.starts[shard]
             piece = self.shards[shard][offset:offset + len(out) - done]
             out[done:done + len(piece)] = piece
             done += len(piece)
             shard += 1
 
     def windows(self, starts: np.ndarray, length: int) -> np.ndarray:
-        """int64 rows tokens[s:s + length] for each s in `starts` (all within the split).
-
-        Rows inside one shard are gathered from a sliding-window view of it in one numpy call;
-        only the few that span a boundary are put together piece by piece.
-        """
+        """int64 rows tokens[s:s + length] for each s in `starts` (all within the split)."""
         rows = np.empty((len(starts), length), dtype=np.int64)
-        shard_of = np.searchsorted(self.starts, starts, side="right") - 1
-        offsets = starts - self.starts[shard_of]
-        inside = offsets + length <= self.starts[shard_of + 1] - self.starts[shard_of]
-        for shard in np.unique(shard_of[inside]).tolist():
-            chosen = inside & (shard_of == shard)
-            rows[chosen] = self._sliding_windows(shard, length)[offsets[chosen]]
-        for row in np.flatnonzero(~inside):
-            self.read_into(rows[row], int(starts[row]))
+        for row, start in zip(rows, starts.tolist(), strict=True):
+            self.read_into(row, start)
         return rows
-
-    def _sliding_windows(self, shard: int, length: int) -> np.ndarray:
-        """Every `length` tokens of one shard, row i starting at token i: a view, nothing copied."""
-        tokens = self.shards[shard]
-        step = tokens.strides[0]
-        return np.ndarray((len(tokens) - length + 1, length), tokens.dtype, tokens, 0, (step, step))
 
     def __getitem__(self, key: slice) -> np.ndarray:
         start, stop, step = key.indices(len(self))
         if step != 1:
             raise ValueError("a split reads contiguous slices only")
         out = np.empty(max(0, stop - start), dtype=self.dtype)
-        if len(out):
-            self.read_into(out, start)
+        self.read_into(out, start)
         return out
 
     def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
