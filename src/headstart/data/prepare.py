@@ -165,8 +165,9 @@ def _tokenize_into(
     eos = eos_id(tok)
     done = _read_progress(folder, n_sources)
     per_source = np.array(done["per_source"], dtype=np.int64)
-    writers = {split: SplitWriter(folder, split, dtype, eos, shard_tokens, **done["splits"][split]) for split in SPLITS}
     with contextlib.ExitStack() as stack:
+        writers = {split: stack.enter_context(SplitWriter(folder, split, dtype, eos, shard_tokens, **counts))
+                   for split, counts in done["splits"].items()}
         bar = stack.enter_context(progress_bar(total=total_bytes, initial=done["bytes"], unit="B", unit_scale=True,
                                                desc="tokenizing"))
         batches = ((batch, [text for _, _, text in batch])
@@ -185,8 +186,8 @@ def _tokenize_into(
             done["splits"] = {split: {"tokens": w.tokens, "documents": w.documents} for split, w in writers.items()}
             done["per_source"] = per_source.tolist()
             write_json_atomic(folder / PROGRESS, done)
-    totals = {split: {"shards": w.close(), "tokens": w.tokens, "documents": w.documents}
-              for split, w in writers.items()}
+        totals = {split: {"shards": w.close(), "tokens": w.tokens, "documents": w.documents}
+                  for split, w in writers.items()}
     (folder / PROGRESS).unlink(missing_ok=True)
     return totals, per_source
 

@@ -68,6 +68,16 @@ class SplitWriter:
         self._fh = None
         self._cut_back()
 
+    def __enter__(self) -> SplitWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Let go of the shard in progress, finished or not (a late flush of a dropped handle could land after a
+        resumed run has cut the file back)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
     def _path(self, index: int, finished: bool) -> Path:
         return self.folder / (shard_name(self.split, index) + ("" if finished else IN_PROGRESS))
 
