@@ -162,6 +162,22 @@ def test_a_kill_after_a_shard_was_finished_past_the_last_good_point_resumes_to_t
         assert shard_bytes(tmp_path / "data", split) == shard_bytes(made["sharded"], split)
 
 
+def test_a_kill_once_every_document_is_written_resumes_to_the_same_shards(made, tmp_path, monkeypatch):
+    real = SplitWriter.close
+
+    def killed_before_the_last_shards_are_finished(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SplitWriter, "close", killed_before_the_last_shards_are_finished)
+    settings = {"tokenizer": str(made["tok"]), "val_fraction": 0.1, "shard_tokens": SHARD}
+    with pytest.raises(KeyboardInterrupt):
+        prepare_data([str(made["corpus"])], tmp_path / "data", **settings)
+    monkeypatch.setattr(SplitWriter, "close", real)
+    prepare_data([str(made["corpus"])], tmp_path / "data", **settings)  # nothing left to write: it only finishes
+    for split in ("train", "validation"):
+        assert shard_bytes(tmp_path / "data", split) == shard_bytes(made["sharded"], split)
+
+
 def test_a_missing_shard_and_a_bad_shard_size_are_usage_errors(made, tmp_path):
     with pytest.raises(UsageError, match="shard_tokens 0 is not a number of tokens"):
         prepare_data([str(made["corpus"])], tmp_path / "data", tokenizer=str(made["tok"]), shard_tokens=0)

@@ -96,8 +96,9 @@ class SplitWriter:
                 path.unlink()
         if self._path(current, finished=True).exists():
             os.replace(self._path(current, finished=True), self._path(current, finished=False))
-        if keep:
+        if keep:  # open, so that `close` finishes it even when nothing is left to write
             os.truncate(self._path(current, finished=False), keep * self.dtype.itemsize)
+            self._fh = open(self._path(current, finished=False), "ab")  # noqa: SIM115
         else:
             self._path(current, finished=False).unlink(missing_ok=True)
 
