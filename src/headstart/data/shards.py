@@ -33,6 +33,7 @@ SPLITS = ("train", "validation")  # position = whether a document is held out
 SHARD_TOKENS = 1 << 28  # 512 MiB of uint16 per shard
 IN_PROGRESS = ".partial"  # suffix of the shard being written: a name without it is a finished shard
 _REQUIRED = ("format", "tokenizer", "dtype", "splits")
+_REQUIRED_FROM_2 = ("shard_tokens",)
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -156,6 +157,8 @@ def load_manifest(data_dir: str | Path) -> dict[str, Any]:
     if manifest["format"] not in READS:
         raise UsageError(f"{path} has format {manifest['format']}, this headstart reads "
                          f"{' and '.join(map(str, READS))}", fix)
+    if manifest["format"] >= 2 and any(key not in manifest for key in _REQUIRED_FROM_2):
+        raise UsageError(f"{path} is not a headstart data manifest", fix)
     manifest["data_dir"] = str(data_dir)
     return manifest
 
