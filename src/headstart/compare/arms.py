@@ -82,9 +82,9 @@ def parse_baselines(raw: Any, train: dict[str, Any], where: str) -> dict[str, di
 
 def student_lr(train: dict[str, Any]) -> Any:
     """The learning rate of the student's training section, or training's default."""
-    from headstart.train.config import field_defaults
+    from headstart.train.config import TrainConfig
 
-    return train.get("lr", field_defaults()["lr"])
+    return train.get("lr", TrainConfig.lr)
 
 
 def arm_train_section(train: dict[str, Any], arm: Arm, overrides: dict[str, Any], lr: Any) -> dict[str, Any]:
