@@ -13,7 +13,6 @@ from train_support import make_data, make_model, one_thread, run_cli, word_token
 
 from headstart.cli.main import main
 from headstart.data import load_tokenizer, tokenizer_fingerprint
-from headstart.pipeline import section_argv
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +50,6 @@ def run_json(capsys, config: Path) -> tuple[dict, str]:
     return json.loads(out.strip().splitlines()[-1]), out
 
 
-def test_section_keys_become_the_commands_flags():
-    argv = section_argv({"seq_len": 256, "val_docs": ["a.txt", "b*.txt"], "compile": True, "random_init": False,
-                         "kd": None})
-    assert argv == ["--seq-len", "256", "--val-docs", "a.txt", "b*.txt", "--compile", "--no-random-init"]
-
-
 def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys):
     config = recipe(world, "full", importance={"tokens": 512, "seq_len": 16})
     result, _ = run_json(capsys, config)
@@ -72,11 +65,49 @@ def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys)
     report = (out / "report.md").read_text()
     assert f"{result['student']['perplexity']:.2f}" in report and f"{result['teacher']['perplexity']:.2f}" in report
 
+    again, printed = run_json(capsys, config)  # nothing changed: every step kept, the report printed
+    assert "prepare: " in printed and "skipped" in printed and "nothing changed since the last run" in printed
+    assert printed.count("unchanged since it finished; kept") == 6  # importance, search, extract, train, 2 evals
+    assert again == json.loads((out / "eval.json").read_text())
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["search"]["evals"] == 4
+
+    for record in (out / "steps").glob("*.json"):  # as if finished by a version that kept no records: resumed
+        record.unlink()
     again, printed = run_json(capsys, config)
-    assert "prepare: " in printed and "skipped" in printed
     assert again["steps"]["search"]["replayed"] == 4
     assert again["steps"]["train"]["resumed_at"] == again["steps"]["train"]["steps"]
     assert again["student"]["perplexity"] == pytest.approx(result["student"]["perplexity"])
+
+
+def test_a_changed_field_reruns_exactly_the_steps_it_affects_and_says_why(world, capsys):
+    config = recipe(world, "changed", search__evals=2)
+    first, _ = run_json(capsys, config)
+    assert main(["run", "--config", str(config), "--eval.batch-size", "2", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "search: unchanged since it finished; kept" in printed and "train: unchanged" in printed
+    assert printed.count("eval ... (rerunning: changed batch_size 8 -> 2)") == 2
+    assert main(["run", "--config", str(config), "--eval.batch-size", "2", "--train.lr", "1e-3", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "search: unchanged" in printed and "extract: unchanged" in printed
+    assert "train ... (rerunning: changed lr 0.0006 -> 0.001; the run it replaces moved to" in printed
+    assert (world["root"] / "changed" / "superseded" / "train" / "final" / "config.json").is_file()
+    assert "eval: unchanged since it finished; kept" in printed  # the teacher's
+    assert "was rerun" in printed  # the student's eval: its model was retrained
+    again = json.loads(printed.strip().splitlines()[-1])
+    assert again["subnetwork"] == first["subnetwork"]  # kept (the teacher's eval too: batch size 2 both times)
+    assert again["teacher"]["perplexity"] == pytest.approx(first["teacher"]["perplexity"])
+    assert again["student"]["perplexity"] != first["student"]["perplexity"]
+
+
+def test_dotted_flags_override_any_field_and_a_misspelled_one_names_the_closest(world, capsys):
+    config = recipe(world, "dotted")
+    assert main(["run", "--config", str(config), "--train.lr", "1e-3", "--search.evals", "64", "--print-config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert (resolved["train"]["lr"], resolved["search"]["evals"]) == (1e-3, 64)
+    assert main(["run", "--config", str(config), "--train.lrr", "1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean --train.lr?" in err, err
+    assert not (world["root"] / "dotted").exists()
 
 
 def test_an_eval_section_with_tasks_reports_teacher_and_student_accuracy(world, capsys, evalsets):
@@ -91,7 +122,9 @@ def test_an_eval_section_with_tasks_reports_teacher_and_student_accuracy(world, 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"shuffle": {}}, "unknown keys shuffle"),
     ({"search__out": "elsewhere"}, "search.out is set by the pipeline"),
-    ({"search__wings": 2}, "recipe section search: unrecognized arguments: --wings 2"),
+    ({"search__wings": 2}, "search: 'wings' is not a setting of SearchConfig"),
+    ({"train__shedule": "wsd"}, "'shedule' is not a setting of TrainConfig — did you mean schedule?"),
+    ({"baselines": {"random": {"lrr": [1e-3]}}}, "'lrr' is not a setting of TrainConfig — did you mean lr?"),
     ({"train__lr": "fast"}, "lr='fast' is not a valid float"),
     ({"search__strategy": "annealing"}, "search strategy 'annealing' is unknown"),
     ({"search__space": "tiny"}, "search space 'tiny' is unknown"),

@@ -8,24 +8,34 @@ from pathlib import Path
 import pytest
 
 from headstart.model.checkpoint import decoder_config
-from headstart.pipeline import load_pipeline_recipe, parse_step, plan
+from headstart.pipeline import load_pipeline, plan
 from headstart.train import load_recipe, make_config
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def test_the_demo_pipeline_recipe_plans_every_step():
-    recipe = load_pipeline_recipe(RECIPES / "demo.yaml")
+    recipe = load_pipeline(RECIPES / "demo.yaml")
     steps = plan(recipe)
     assert [step.name for step in steps] == [
         "prepare", "search", "extract", "train", "random:train lr=0.002", "random:train lr=0.004",
         "random:train lr=0.008", "subnet_ce:train", "eval", "eval"]
     for step in steps:
-        args, module = parse_step(step.command, step.argv)
+        step.config.validate()
         if step.command == "train":
-            cfg = module.config_from_args(args)
+            cfg = step.config
             assert cfg.kd == ("forward_kl" if step.name == "train" else None)
             assert cfg.random_init == step.name.startswith("random")
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "study/lr-sweep-25.yaml", "study/lr-sweep-50.yaml"])
+def test_a_printed_pipeline_recipe_plans_the_same_steps(name, tmp_path):
+    import yaml
+
+    recipe = load_pipeline(RECIPES / name)
+    printed = tmp_path / "resolved.yaml"
+    printed.write_text(yaml.safe_dump(recipe.to_dict()))
+    assert plan(load_pipeline(printed)) == plan(recipe)
 
 
 @pytest.mark.parametrize("name", ["train.yaml", "quarter-student.yaml"])

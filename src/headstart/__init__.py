@@ -9,7 +9,7 @@ import importlib
 
 __version__ = "0.1.0"
 _CONFIGS = ("EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig", "SearchConfig",
-            "TrainConfig")
+            "SpaceConfig", "TrainConfig")
 __all__ = [*_CONFIGS, "__version__"]
 
 

@@ -24,13 +24,15 @@ from headstart.configs import (
     InitConfig,
     PrepareConfig,
     SearchConfig,
+    SpaceConfig,
 )
 from headstart.errors import UsageError
 from headstart.settings import config_or_fields
 from headstart.train.config import TrainConfig
 
 __all__ = ["EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig", "SearchConfig",
-           "TrainConfig", "evaluate", "extract", "importance", "init", "prepare", "run", "search", "train"]
+           "SpaceConfig", "TrainConfig", "evaluate", "extract", "importance", "init", "prepare", "run", "search",
+           "space", "train"]
 
 
 class Result:
@@ -267,11 +269,10 @@ def train(config: TrainConfig | None = None, resume: bool = False, **fields: Any
     """Pretrain the student to its token budget: OUT/train_config.json, metrics.jsonl, tensorboard/, checkpoints/
     and final/ (a Hugging Face folder). With `resume`, continue from OUT's last checkpoint (which must be of the
     same run). Under torchrun every rank calls it and they train together."""
-    from headstart.atomic import check_out_writable
     from headstart.train.loop import train as train_loop
 
     cfg = config_or_fields(TrainConfig, config, fields)
-    check_out_writable(cfg.out)
+    cfg.check()
     s = train_loop(cfg, resume=resume)
     return TrainResult(s["out"], s["final"], s["tokens"], s["steps"], s["resumed_at"], s["val_loss"], s["val_ppl"], s)
 
@@ -358,6 +359,62 @@ def init(config: InitConfig | None = None, **fields: Any) -> InitResult:
     init_weights(model, cfg.seed)
     save_model(model, cfg.out, tokenizer_dir=Path(tok.name_or_path))
     return InitResult(str(cfg.out), arch.family, param_count(arch), cfg.seed)
+
+
+@dataclass
+class SpaceResult(Result):
+    space: str
+    layers: str
+    multiple: int
+    size: int | None  # how many sub-networks (None above 10^15: see log10_size)
+    log10_size: float
+    params_min: int
+    params_max: int
+    teacher_params: int
+    budget: list[int] | None
+    samples: list[dict[str, Any]]  # params, flops_per_token, spec
+    lines: list[str] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "lines"}
+
+    def describe(self) -> str:
+        return "\n".join(self.lines)
+
+
+def space(config: SpaceConfig | None = None, **fields: Any) -> SpaceResult:
+    """The size of a search space over the teacher, and samples (in the budget's bin) with their exact parameter
+    and FLOP counts. Reads only the teacher's config; writes nothing."""
+    import math
+    import random
+
+    from headstart.model.checkpoint import decoder_config, read_config, resolve_model_dir
+    from headstart.subnet import flops_per_token, make_space, param_count, parse_budget
+    from headstart.subnet.spaces import human
+
+    cfg = config_or_fields(SpaceConfig, config, fields)
+    cfg.check()
+    teacher = decoder_config(read_config(resolve_model_dir(cfg.teacher)))
+    searched = make_space(cfg.space, teacher, layers=cfg.layers, multiple=cfg.multiple)
+    total = param_count(teacher)
+    budget = parse_budget(cfg.budget, total) if cfg.budget else None
+    size, (lo, hi) = searched.size(), searched.param_range()
+    shown = f"{size:,}" if size < 10**12 else f"about 10^{math.log10(size):.1f}"
+    lines = [f"space {searched.name} over {cfg.teacher} ({human(total)} parameters): {searched.layers} layers, "
+             f"widths in multiples of {searched.multiple}", f"  {shown} sub-networks, from {human(lo)} to "
+             f"{human(hi)} parameters"]
+    rng = random.Random(cfg.seed)
+    samples = []
+    for i in range(cfg.samples):
+        spec = searched.sample(rng, budget)
+        n, flops = param_count(teacher, spec), flops_per_token(teacher, spec, cfg.seq_len)
+        lines.append(f"  sample {i + 1}: {human(n)} params ({100 * n / total:.1f}%), {human(flops)} FLOPs/token "
+                     f"@{cfg.seq_len}: {spec.summary()}")
+        samples.append({"params": n, "flops_per_token": flops, "spec": spec.to_dict(teacher)})
+    if budget:
+        lines.append(f"  (samples drawn in the bin {budget})")
+    return SpaceResult(searched.name, searched.layers, searched.multiple, size if size < 10**15 else None,
+                       math.log10(size), lo, hi, total, [budget.lo, budget.hi] if budget else None, samples, lines)
 
 
 def run(config: Any = None, **overrides: Any) -> Any:

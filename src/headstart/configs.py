@@ -30,7 +30,6 @@ PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
 
 @dataclass
 class PrepareConfig:
-    what = "prepare"
     input: list[str] = setting([], "files (.txt, .md, .rst = one document; .jsonl line / .parquet row = one; also "
                                ".txt.gz, .jsonl.gz), folders of them (extensions in any case; hidden files and folders "
                                "skipped), hf:DATASET, or corpus:NAME (a source of the offline corpus: shakespeare, "
@@ -83,7 +82,6 @@ class PrepareConfig:
 
 @dataclass
 class ImportanceConfig:
-    what = "importance"
     teacher: str = setting("", "teacher model folder or short name")
     data: str = setting("", "calibration data folder (`headstart prepare`)")
     out: str = setting("", "folder to write importance.json (and teacher/) into, replaced atomically")
@@ -110,7 +108,6 @@ class ImportanceConfig:
 
 @dataclass
 class SearchConfig:
-    what = "search"
     teacher: str = setting("", "teacher model folder or short name")
     data: str = setting("", "data folder (`headstart prepare`) to score on")
     out: str = setting("", "search folder; an existing one is resumed from its journal")
@@ -189,7 +186,6 @@ def check_model_out(out: str, overwrite: bool) -> None:
 
 @dataclass
 class ExtractConfig:
-    what = "extract"
     teacher: str = setting("", "teacher model folder or short name")
     spec: str = setting("", SPEC_HELP)
     out: str = setting("", MODEL_OUT_HELP)
@@ -206,7 +202,6 @@ class ExtractConfig:
 
 @dataclass
 class EvalConfig:
-    what = "eval"
     model: str = setting("", "model folder or short name (e.g. smollm2-135m)")
     data: str | None = setting(None, "data folder written by `headstart prepare`: loss and perplexity on it")
     split: str = setting("validation", "which split to score", SPLITS)
@@ -234,8 +229,27 @@ class EvalConfig:
 
 
 @dataclass
+class SpaceConfig:
+    teacher: str = setting("", "teacher model folder or short name")
+    space: str = setting("", "which search space", tuple(SPACES))
+    budget: str | None = setting(None, "parameter bin: 50M or 50% (of the teacher) +- 2%, or LO:HI (default: no bin)")
+    layers: str | None = setting(None, "keep the first k layers or any k (default: first for coarse spaces, else "
+                                 "subset)", LAYER_SELECTIONS)
+    multiple: int = setting(8, "embedding and MLP widths are multiples of it")
+    samples: int = setting(5, "how many samples to show")
+    seed: int = setting(0, "seed of the samples")
+    seq_len: int = setting(2048, "sequence length for FLOPs per token")
+
+    def validate(self) -> None:
+        check_required(self, ("teacher", "space"))
+        check_positive(self, ("multiple", "seq_len"))
+
+    def check(self) -> None:
+        self.validate()
+
+
+@dataclass
 class InitConfig:
-    what = "init"
     architecture: str = setting("", "a Hugging Face config.json (GPT-NeoX, Llama-family or GPT-2) giving the "
                                 "architecture")
     tokenizer: str = setting("", "tokenizer folder, or gpt2 / neox / smollm2")

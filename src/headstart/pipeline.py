@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ SECTIONS = {"prepare": PrepareConfig, "importance": ImportanceConfig, "search": 
             "extract": ExtractConfig, "train": TrainConfig, "eval": EvalConfig}
 STEPS = tuple(SECTIONS)
 DISTRIBUTED_STEPS = ("search", "train")
+RESUMING = ("search", "train")  # steps that resume their folder (and refuse one of other settings)
 FUNCTIONS = {"prepare": "prepare", "importance": "importance", "search": "search", "extract": "extract",
              "train": "train", "eval": "evaluate"}  # the headstart.api function of each command
 # the fields of each step that the pipeline sets, joining it to the steps before it
@@ -271,8 +273,28 @@ def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[s
             kept, why = record["result"], "unchanged since it finished; kept"
         if kept is None and out is not None:
             rerun.append(out)
+            if record is not None and step.command in RESUMING and out.exists():
+                why += f"; the run it replaces moved to {_superseded(recipe, out)}"
         decisions[step.key or step.name] = (kept, why)
     return decisions
+
+
+def _superseded(recipe: PipelineConfig, out: Path) -> Path:
+    """Where a finished search or training run goes when its step reruns afresh (nothing is deleted)."""
+    return recipe.out / "superseded" / "_".join(out.relative_to(recipe.out).parts)
+
+
+def _move_superseded(recipe: PipelineConfig, steps: list[Step], decisions: dict[str, Any]) -> None:
+    """A search or training run that reruns with other settings or inputs would be refused by its own journal
+    or checkpoint (or, worse, resumed from another student's): it starts afresh, its old run kept aside."""
+    for step in steps:
+        kept, why = decisions[step.key or step.name]
+        if kept is None and "moved to" in why:
+            target = _superseded(recipe, Path(step.config.out))
+            if target.exists():
+                target = target.with_name(f"{target.name}-{time.strftime('%Y%m%dT%H%M%S')}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Path(step.config.out).rename(target)
 
 
 def _say(ranks: Ranks, message: str) -> None:
@@ -296,6 +318,9 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
         if ranks.is_main:
             write_text_atomic(recipe.out / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
         waiting = waiting_group(ranks)
+        if ranks.is_main:
+            _move_superseded(recipe, steps, decisions)
+        wait_for_main(ranks, waiting)
         for step in steps:
             kept, why = decisions[step.key or step.name]
             _say(ranks, f"{step.name}: {why}" if kept is not None else f"{step.name} ... ({why})")

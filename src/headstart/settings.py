@@ -95,7 +95,7 @@ def parse_value(cls: type, name: str, value: Any) -> Any:
                          f"give {name} a {kind.__name__} value") from None
     choices = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("choices")
     if choices is not None and parsed not in choices:
-        raise UsageError(f"{getattr(cls, 'what', cls.__name__)} {name} {parsed!r} is unknown",
+        raise UsageError(f"{cls.__name__.removesuffix('Config').lower()} {name} {parsed!r} is unknown",
                          f"{closest(str(parsed), choices)}use one of {', '.join(choices)}")
     return parsed
 

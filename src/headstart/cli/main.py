@@ -4,8 +4,8 @@ The flags of every step's command are the fields of its typed config (headstart.
 TrainConfig), made by headstart.settings; the command is the headstart.api function of the same name.
 `--config FILE` reads a YAML or JSON recipe of those fields first (flags win); `--print-config` prints the
 resolved config and stops. `headstart run` takes a pipeline recipe and overrides any field of it with a
-dotted flag (`--train.lr 1e-3`). `space` and `assets` keep modules of their own (`headstart.cli.<name>`:
-`add_arguments(parser)` and `run(args) -> dict`). With `--json`, a command ends with its summary as one line.
+dotted flag (`--train.lr 1e-3`). `assets` (no step: a fetcher) keeps a module of its own, headstart.cli.assets
+(`add_arguments(parser)` and `run(args) -> dict`). With `--json`, a command ends with its summary as one line.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
 GENERATED = {
     "prepare": ("PrepareConfig", "prepare", ("input", "out")),
     "init": ("InitConfig", "init", ("architecture", "tokenizer", "out")),
+    "space": ("SpaceConfig", "space", ("teacher", "space")),
     "eval": ("EvalConfig", "evaluate", ("model",)),
     "extract": ("ExtractConfig", "extract", ("teacher", "spec", "out")),
     "importance": ("ImportanceConfig", "importance", ("teacher", "data", "out")),

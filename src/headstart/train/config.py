@@ -18,7 +18,6 @@ REQUIRED = ("student", "data", "tokens", "out")
 
 @dataclass
 class TrainConfig:
-    what = "train"
     # what trains on what
     student: str = setting("", "student: a Hugging Face folder (e.g. an extracted sub-network) or a short name")
     data: str = setting("", "prepared data folder (`headstart prepare`), tokenized with the student's tokenizer")
@@ -69,6 +68,13 @@ class TrainConfig:
     @property
     def uses_kd(self) -> bool:
         return self.kd is not None
+
+    def check(self) -> None:
+        """validate(), and that --out can be written: before any work."""
+        from headstart.atomic import check_out_writable
+
+        self.validate()
+        check_out_writable(self.out)
 
     def validate(self) -> None:
         """Every check that needs no file: a UsageError names the field and a value that works."""
