@@ -16,7 +16,7 @@ from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
-from headstart.settings import check_positive, check_required, setting
+from headstart.settings import Config, setting
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES
 
 SPLITS = ("train", "validation")
@@ -29,7 +29,7 @@ PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
 
 
 @dataclass
-class PrepareConfig:
+class PrepareConfig(Config):
     input: list[str] = setting([], "files (.txt, .md, .rst = one document; .jsonl line / .parquet row = one; also "
                                ".txt.gz, .jsonl.gz), folders of them (extensions in any case; hidden files and folders "
                                "skipped), hf:DATASET, or corpus:NAME (a source of the offline corpus: shakespeare, "
@@ -50,15 +50,17 @@ class PrepareConfig:
     val_docs: list[str] | None = setting(None, "inputs that go to validation whole (globs)")
     seed: int = setting(0, "seed of the validation pick")
 
+    required = ("input", "out")
+
     def validate(self) -> None:
-        check_required(self, ("input", "out"))
+        super().validate()
         if self.tokenizer is not None and self.train_tokenizer is not None:
             raise UsageError("--tokenizer and --train-tokenizer both given", "keep one of them")
 
     def check(self) -> None:
         from headstart.atomic import check_out_writable
 
-        self.validate()
+        super().check()
         check_out_writable(self.out)
 
     def command_line(self) -> str:
@@ -81,7 +83,7 @@ class PrepareConfig:
 
 
 @dataclass
-class ImportanceConfig:
+class ImportanceConfig(Config):
     teacher: str = setting("", "teacher model folder or short name")
     data: str = setting("", "calibration data folder (`headstart prepare`)")
     out: str = setting("", "folder to write importance.json (and teacher/) into, replaced atomically")
@@ -95,19 +97,18 @@ class ImportanceConfig:
     device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
 
-    def validate(self) -> None:
-        check_required(self, ("teacher", "data", "out"))
-        check_positive(self, ("tokens", "seq_len", "batch_size"))
+    required = ("teacher", "data", "out")
+    positive = ("tokens", "seq_len", "batch_size")
 
     def check(self) -> None:
         from headstart.atomic import check_out_replaceable
 
-        self.validate()
+        super().check()
         check_out_replaceable(self.out, "folder of `headstart importance`", lambda p: (p / "importance.json").is_file())
 
 
 @dataclass
-class SearchConfig:
+class SearchConfig(Config):
     teacher: str = setting("", "teacher model folder or short name")
     data: str = setting("", "data folder (`headstart prepare`) to score on")
     out: str = setting("", "search folder; an existing one is resumed from its journal")
@@ -139,10 +140,11 @@ class SearchConfig:
     device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
 
+    required = ("teacher", "data", "out", "budget")
+    positive = ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple", "bins")
+
     def validate(self) -> None:
-        check_required(self, ("teacher", "data", "out", "budget"))
-        check_positive(self, ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple",
-                              "bins"))
+        super().validate()
         if self.objective == "importance" and not self.importance:
             raise UsageError("--objective importance needs the scores", "pass --importance OUT/importance.json "
                              "written by `headstart importance`")
@@ -151,7 +153,7 @@ class SearchConfig:
         from headstart.atomic import check_out_replaceable
         from headstart.search.journal import JOURNAL
 
-        self.validate()
+        super().check()
         check_out_replaceable(self.out, "search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
     def strategy_settings(self) -> StrategySettings:
@@ -185,23 +187,22 @@ def check_model_out(out: str, overwrite: bool) -> None:
 
 
 @dataclass
-class ExtractConfig:
+class ExtractConfig(Config):
     teacher: str = setting("", "teacher model folder or short name")
     spec: str = setting("", SPEC_HELP)
     out: str = setting("", MODEL_OUT_HELP)
     overwrite: bool = setting(False, OVERWRITE_HELP)
     dtype: str | None = setting(None, "weight dtype of the folder (default: the teacher's)", DTYPES)
 
-    def validate(self) -> None:
-        check_required(self, ("teacher", "spec", "out"))
+    required = ("teacher", "spec", "out")
 
     def check(self) -> None:
-        self.validate()
+        super().check()
         check_model_out(self.out, self.overwrite)
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Config):
     model: str = setting("", "model folder or short name (e.g. smollm2-135m)")
     data: str | None = setting(None, "data folder written by `headstart prepare`: loss and perplexity on it")
     split: str = setting("validation", "which split to score", SPLITS)
@@ -214,22 +215,21 @@ class EvalConfig:
     device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
 
+    required = ("model",)
+    positive = ("tokens", "seq_len", "batch_size")
+
     def validate(self) -> None:
         from headstart.eval.tasks import check_task_name
 
-        check_required(self, ("model",))
+        super().validate()
         if not self.data and not self.tasks:
             raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
-        check_positive(self, ("tokens", "seq_len", "batch_size"))
         for task in self.tasks or []:
             check_task_name(task)
 
-    def check(self) -> None:
-        self.validate()
-
 
 @dataclass
-class SpaceConfig:
+class SpaceConfig(Config):
     teacher: str = setting("", "teacher model folder or short name")
     space: str = setting("", "which search space", tuple(SPACES))
     budget: str | None = setting(None, "parameter bin: 50M or 50% (of the teacher) +- 2%, or LO:HI (default: no bin)")
@@ -240,16 +240,12 @@ class SpaceConfig:
     seed: int = setting(0, "seed of the samples")
     seq_len: int = setting(2048, "sequence length for FLOPs per token")
 
-    def validate(self) -> None:
-        check_required(self, ("teacher", "space"))
-        check_positive(self, ("multiple", "seq_len"))
-
-    def check(self) -> None:
-        self.validate()
+    required = ("teacher", "space")
+    positive = ("multiple", "seq_len")
 
 
 @dataclass
-class InitConfig:
+class InitConfig(Config):
     architecture: str = setting("", "a Hugging Face config.json (GPT-NeoX, Llama-family or GPT-2) giving the "
                                 "architecture")
     tokenizer: str = setting("", "tokenizer folder, or gpt2 / neox / smollm2")
@@ -257,9 +253,8 @@ class InitConfig:
     overwrite: bool = setting(False, OVERWRITE_HELP)
     seed: int = setting(0, "seed of the initialisation")
 
-    def validate(self) -> None:
-        check_required(self, ("architecture", "tokenizer", "out"))
+    required = ("architecture", "tokenizer", "out")
 
     def check(self) -> None:
-        self.validate()
+        super().check()
         check_model_out(self.out, self.overwrite)

@@ -179,8 +179,8 @@ def plan(recipe: PipelineConfig) -> list[Step]:
     seeded = importance_json if recipe.importance else None
 
     def search_and_extract(where: Path, prefix: str, **changes: Any) -> None:
-        steps.append(Step(prefix + "search", "search", join(recipe.search, teacher=teacher, data=data,
-                                                            out=str(where / "search"), importance=seeded, **changes)))
+        joined = {"teacher": teacher, "data": data, "out": str(where / "search"), "importance": seeded}
+        steps.append(Step(prefix + "search", "search", join(recipe.search, **joined | changes)))
         steps.append(Step(prefix + "extract", "extract", join(recipe.extract, teacher=teacher,
                                                               spec=str(where / "search" / "best.json"),
                                                               out=str(where / "student"))))

@@ -15,7 +15,7 @@ import json
 import re
 import types
 from pathlib import Path
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from headstart.errors import UsageError
 
@@ -116,10 +116,9 @@ def parse_fields(cls: type, values: dict[str, Any], where: str) -> dict[str, Any
 
 
 def make(cls: type[C], values: dict[str, Any] | None = None, where: str = "settings") -> C:
-    """Defaults, then `values`; parsed, and validated where `cls` has a validate()."""
+    """Defaults, then `values`; parsed and validated."""
     cfg = cls(**parse_fields(cls, values or {}, where))
-    if hasattr(cfg, "validate"):
-        cfg.validate()
+    cfg.validate()
     return cfg
 
 
@@ -129,17 +128,28 @@ def config_or_fields(cls: type[C], config: C | None, fields: dict[str, Any]) -> 
     return make(cls, base | fields, f"{cls.__name__}")
 
 
-def check_positive(cfg: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(cfg, name) < 1:
-            raise UsageError(f"{flag(name)} must be at least 1, got {getattr(cfg, name)}", "give a positive number")
+class Config:
+    """Base of the configs: validate() checks the `required` and `positive` fields (a subclass adds its own
+    checks); check() is validate() and, in a subclass that writes, what can be checked of its outputs."""
 
+    required: ClassVar[tuple[str, ...]] = ()
+    positive: ClassVar[tuple[str, ...]] = ()
 
-def check_required(cfg: Any, names: tuple[str, ...]) -> None:
-    missing = [name for name in names if getattr(cfg, name) in (None, "", [])]
-    if missing:
-        raise UsageError(f"missing {', '.join(map(flag, missing))}", "give them as flags, keyword arguments or in the "
-                         "--config recipe")
+    def validate(self) -> None:
+        missing = [name for name in self.required if getattr(self, name) in (None, "", [])]
+        if missing:
+            raise UsageError(f"missing {', '.join(map(flag, missing))}", "give them as flags, keyword arguments or "
+                             "in the --config recipe")
+        for name in self.positive:
+            if getattr(self, name) < 1:
+                raise UsageError(f"{flag(name)} must be at least 1, got {getattr(self, name)}",
+                                 "give a positive number")
+
+    def check(self) -> None:
+        self.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
@@ -162,8 +172,7 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
     return raw
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = (),
-              required: tuple[str, ...] = ()) -> None:
+def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
     """A flag per field of `cls` (`--seq-len`, or `--train.seq-len` with prefix `train.`); a flag not given
     leaves the field to the recipe or its default, so values are parsed once, by parse_value."""
     values = defaults(cls)
@@ -173,7 +182,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip
         kind = field_types(cls)[f.name]
         choices = f.metadata.get("choices")
         shown = f" ({', '.join(map(str, choices))})" if choices else ""
-        default = "required" if f.name in required else f"default: {values[f.name]}"
+        default = "required" if f.name in cls.required else f"default: {values[f.name]}"
         options: dict[str, Any] = {"dest": prefix + f.name, "default": argparse.SUPPRESS,
                                    "help": f"{f.metadata['help']}{shown} ({default})".replace("%", "%%")}
         if kind is bool:

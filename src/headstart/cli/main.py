@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from headstart.errors import UsageError, write_failure
@@ -34,17 +33,11 @@ COMMANDS: dict[str, str] = {
     "train": "pretrain a student on token shards, with cross-entropy or distillation from a teacher",
     "run": "the whole pipeline from one recipe: prepare, search, extract, train with distillation, eval",
 }
-# command -> (its config, the headstart.api function, the fields it cannot run without)
-GENERATED = {
-    "prepare": ("PrepareConfig", "prepare", ("input", "out")),
-    "init": ("InitConfig", "init", ("architecture", "tokenizer", "out")),
-    "space": ("SpaceConfig", "space", ("teacher", "space")),
-    "eval": ("EvalConfig", "evaluate", ("model",)),
-    "extract": ("ExtractConfig", "extract", ("teacher", "spec", "out")),
-    "importance": ("ImportanceConfig", "importance", ("teacher", "data", "out")),
-    "search": ("SearchConfig", "search", ("teacher", "data", "budget", "out")),
-    "train": ("TrainConfig", "train", ("student", "data", "tokens", "out")),
-}
+# command -> (its config, its headstart.api function)
+GENERATED = {"prepare": ("PrepareConfig", "prepare"), "init": ("InitConfig", "init"), "space": ("SpaceConfig", "space"),
+             "eval": ("EvalConfig", "evaluate"), "extract": ("ExtractConfig", "extract"),
+             "importance": ("ImportanceConfig", "importance"), "search": ("SearchConfig", "search"),
+             "train": ("TrainConfig", "train")}
 RUN_TOP = ("out", "teacher", "data")
 
 
@@ -99,7 +92,7 @@ def build_parser(argv: list[str] | None = None) -> Parser:
 
             cls = getattr(api, GENERATED[name][0])
             _add_config_flags(cmd, f"{cls.__name__} fields")
-            add_flags(cmd, cls, required=GENERATED[name][2])
+            add_flags(cmd, cls)
             if name == "train":
                 cmd.add_argument("--resume", action="store_true",
                                  help="continue the run in --out from its last checkpoint (afresh if it has none)")
@@ -111,39 +104,41 @@ def build_parser(argv: list[str] | None = None) -> Parser:
     return parser
 
 
-def _dotted(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if "." in k or k in RUN_TOP}
+def _config(args: argparse.Namespace) -> Any:
+    """The command's config: its --config recipe, then the flags given (dotted ones under `run`)."""
+    from headstart import api
+    from headstart.settings import check_names, given, make, read_mapping
+
+    if args.command == "run":
+        from headstart.pipeline import load_pipeline
+
+        if not args.config:
+            raise UsageError("no recipe given", "pass --config RECIPE.yaml (e.g. recipes/demo.yaml)")
+        return load_pipeline(args.config, {k: v for k, v in vars(args).items() if "." in k or k in RUN_TOP})
+    cls = getattr(api, GENERATED[args.command][0])
+    recipe = read_mapping(args.config, f"a YAML or JSON file of {cls.__name__} fields") if args.config else {}
+    check_names(cls, recipe, f"recipe {args.config}")
+    return make(cls, recipe | given(args, cls), f"headstart {args.command}")
 
 
 def run_command(args: argparse.Namespace) -> dict[str, Any] | None:
     """The chosen command, from its parsed flags; the summary it returns is what --json prints."""
-    import yaml
-
-    if args.command == "run":
-        from headstart.pipeline import load_pipeline, run_pipeline
-
-        if not args.config:
-            raise UsageError("no recipe given", "pass --config RECIPE.yaml (e.g. recipes/demo.yaml)")
-        recipe = load_pipeline(args.config, _dotted(args))
-        if args.print_config:
-            print(yaml.safe_dump(recipe.to_dict(), sort_keys=False), end="")
-            return None
-        return run_pipeline(recipe)
-    if args.command not in GENERATED:
+    if args.command not in (*GENERATED, "run"):
         return importlib.import_module(f"headstart.cli.{args.command}").run(args)
-    from headstart import api
-    from headstart.settings import check_names, given, make, read_mapping
-
-    cls_name, function, _ = GENERATED[args.command]
-    cls = getattr(api, cls_name)
-    recipe = read_mapping(args.config, f"a YAML or JSON file of {cls_name} fields") if args.config else {}
-    check_names(cls, recipe, f"recipe {args.config}")
-    cfg = make(cls, recipe | given(args, cls), f"headstart {args.command}")
+    cfg = _config(args)
     if args.print_config:
-        print(yaml.safe_dump(asdict(cfg), sort_keys=False), end="")
+        import yaml
+
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return None
-    extra = {"resume": args.resume} if args.command == "train" else {}
-    result = getattr(api, function)(cfg, **extra)
+    if args.command == "run":
+        from headstart.pipeline import run_pipeline
+
+        return run_pipeline(cfg)
+    from headstart import api
+
+    function = getattr(api, GENERATED[args.command][1])
+    result = function(cfg, resume=args.resume) if args.command == "train" else function(cfg)
     if os.environ.get("RANK", "0") == "0":
         print(result.describe())
     return result.to_dict()

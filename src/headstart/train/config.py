@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from headstart.errors import UsageError
-from headstart.settings import check_names, check_positive, check_required, make, read_mapping, setting
+from headstart.settings import Config, check_names, make, read_mapping, setting
 from headstart.train.losses import parse_kd_loss
 from headstart.train.schedule import SCHEDULES
 
@@ -17,7 +17,10 @@ REQUIRED = ("student", "data", "tokens", "out")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
+    required = REQUIRED
+    positive = ("tokens", "seq_len", "batch_size", "micro_batch_size", "eval_every", "eval_tokens", "log_every",
+                "checkpoint_every", "keep_checkpoints", "loss_chunk_tokens")
     # what trains on what
     student: str = setting("", "student: a Hugging Face folder (e.g. an extracted sub-network) or a short name")
     data: str = setting("", "prepared data folder (`headstart prepare`), tokenized with the student's tokenizer")
@@ -62,25 +65,19 @@ class TrainConfig:
                             PARALLEL)
     loss_chunk_tokens: int = setting(1024, "tokens per chunk of the loss over the vocabulary")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @property
     def uses_kd(self) -> bool:
         return self.kd is not None
 
     def check(self) -> None:
-        """validate(), and that --out can be written: before any work."""
         from headstart.atomic import check_out_writable
 
-        self.validate()
+        super().check()
         check_out_writable(self.out)
 
     def validate(self) -> None:
         """Every check that needs no file: a UsageError names the field and a value that works."""
-        check_required(self, REQUIRED)
-        check_positive(self, ("tokens", "seq_len", "batch_size", "micro_batch_size", "eval_every", "eval_tokens",
-                              "log_every", "checkpoint_every", "keep_checkpoints", "loss_chunk_tokens"))
+        super().validate()
         if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
             raise UsageError(f"--lr {self.lr} / --min-lr-ratio {self.min_lr_ratio} are out of range",
                              "use lr > 0 and a min-lr-ratio between 0 and 1")
