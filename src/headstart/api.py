@@ -161,14 +161,13 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
     from headstart.runtime import pick_device
     from headstart.search import PerplexityObjective, ProxyObjective, run_search
     from headstart.search.run import SearchConfig as JournalSettings
-    from headstart.search.run import check_names, importance_seed
+    from headstart.search.run import importance_seed
     from headstart.subnet import make_space, param_count, parse_budget
     from headstart.subnet.importance import magnitude_importance
     from headstart.train.distributed import close_ranks, init_ranks
 
     cfg = config_or_fields(SearchConfig, config, fields)
     cfg.check()
-    check_names(cfg.strategy, cfg.cost, cfg.space)
     ranks = init_ranks()
     try:
         teacher = load_model(cfg.teacher)

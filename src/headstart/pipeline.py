@@ -260,7 +260,7 @@ def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[s
             kept = (record or {}).get("result", {}) if done else None
             why = f"{out} holds this preparation already; skipped" if done else "preparing"
         elif record is None:
-            kept, why = None, "running (no finished run of it)"
+            kept, why = None, "no finished run of it yet"
         elif record["config"] != cfg:
             changes = [f"{k} {record['config'].get(k)!r} -> {v!r}" for k, v in cfg.items()
                        if record["config"].get(k) != v]
