@@ -223,8 +223,7 @@ def pipeline_recipe(world: dict, out: Path) -> Path:
            "prepare": {"input": [str(world["root"] / "corpus.jsonl")], "val_fraction": 0.1},
            "search": {"budget": "50%", "evals": 6, "population": 3, "tokens": 128, "seq_len": 16},
            "train": {"kd": "forward_kl", "tokens": 768, "seq_len": 16, "batch_size": 4, "micro_batch_size": 4,
-                     "eval_every": 4, "eval_tokens": 128, "checkpoint_every": 4},
-           "eval": {"tokens": 128, "seq_len": 16}}
+                     "eval_every": 4, "eval_tokens": 128, "checkpoint_every": 4}}  # eval: train's windows
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(raw))
     return path
