@@ -92,7 +92,7 @@ def test_a_changed_field_reruns_exactly_the_steps_it_affects_and_says_why(world,
     assert "train ... (rerunning: changed lr 0.0006 -> 0.001; the run it replaces moved to" in printed
     assert (world["root"] / "changed" / "superseded" / "train" / "final" / "config.json").is_file()
     assert "eval: unchanged since it finished; kept" in printed  # the teacher's
-    assert "was rerun" in printed  # the student's eval: its model was retrained
+    assert "made again by this run" in printed  # the student's eval: its model was retrained
     again = json.loads(printed.strip().splitlines()[-1])
     assert again["subnetwork"] == first["subnetwork"]  # kept (the teacher's eval too: batch size 2 both times)
     assert again["teacher"]["perplexity"] == pytest.approx(first["teacher"]["perplexity"])

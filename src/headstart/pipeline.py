@@ -266,7 +266,7 @@ def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[s
                        if record["config"].get(k) != v]
             kept, why = None, f"rerunning: changed {'; '.join(changes)}"
         elif upstream is not None:
-            kept, why = None, f"rerunning: {upstream} was rerun"
+            kept, why = None, f"rerunning: it reads {upstream}, made again by this run"
         elif out is not None and not out.exists():
             kept, why = None, f"rerunning: {out} is gone"
         else:
