@@ -57,3 +57,13 @@ def test_bad_keyword_fields_are_usage_errors_before_any_work(world, tmp_path, fi
     with pytest.raises(UsageError, match=expected.replace("?", r"\?")):
         api.search(**(base | fields))
     assert not (tmp_path / "s").exists()
+
+
+def test_run_takes_a_recipe_mapping_with_dotted_overrides_and_keeps_what_is_unchanged(world, tmp_path, capsys):
+    recipe = {"out": str(tmp_path / "run"), "teacher": str(world["teacher"]), "data": str(world["data"]),
+              "search": {"budget": "50%", "evals": 4, "tokens": 64, "seq_len": 16},
+              "train": {"tokens": 256, "seq_len": 16, "batch_size": 4, "micro_batch_size": 4, "eval_tokens": 64}}
+    result = api.run(recipe, **{"search.evals": 2})
+    assert result["steps"]["search"]["evaluations"] == 2 and result["student"]["tokens"] == 256
+    assert api.run(recipe, **{"search.evals": 2}) == result
+    assert "nothing changed since the last run" in capsys.readouterr().out

@@ -416,10 +416,10 @@ def space(config: SpaceConfig | None = None, **fields: Any) -> SpaceResult:
                        math.log10(size), lo, hi, total, [budget.lo, budget.hi] if budget else None, samples, lines)
 
 
-def run(config: Any = None, **overrides: Any) -> Any:
+def run(config: Any = None, **overrides: Any) -> dict[str, Any]:
     """The whole pipeline (see headstart.pipeline): a PipelineConfig, a recipe file, or a recipe mapping, with
     `overrides` as {"train.lr": 1e-3, "out": "runs/x"}. Steps whose settings and inputs are unchanged since
-    they finished are kept; returns the PipelineResult (also OUT/eval.json and OUT/report.md)."""
+    they finished are kept; returns what OUT/eval.json holds (OUT/report.md shows it)."""
     from headstart.pipeline import PipelineConfig, load_pipeline, run_pipeline
 
     recipe = config if isinstance(config, PipelineConfig) else load_pipeline(config, overrides)
