@@ -46,13 +46,13 @@ def best_seconds(fns: dict[str, Callable[[], object]], repeats: int, warmup: int
     return best
 
 
-def write_results(name: str, results: dict, markdown_body: str) -> None:
-    """bench/results/<name>.json and .md, both naming the machine and the command that made them."""
+def write_results(name: str, results: dict, markdown_body: str, folder: Path = RESULTS) -> None:
+    """FOLDER/<name>.json and .md (bench/results by default), both naming the machine and the command that made them."""
     meta = {"machine": machine(), "command": command(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    write_json_atomic(RESULTS / f"{name}.json", meta | results)
+    write_json_atomic(folder / f"{name}.json", meta | results)
     m = meta["machine"]
     header = (f"# {name}\n\nMachine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
               f"({m['torch_threads']} threads){', GPU ' + m['gpu'] if m['gpu'] else ''}, "
               f"load average {m['load_average_1min']} when written.  \n"
               f"Command: `{meta['command']}`  \nDate: {meta['date']}\n\n")
-    write_text_atomic(RESULTS / f"{name}.md", header + markdown_body.strip() + "\n")
+    write_text_atomic(folder / f"{name}.md", header + markdown_body.strip() + "\n")

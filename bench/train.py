@@ -45,25 +45,28 @@ SHAPES = {  # Pythia's shapes (vocab 50304, rotary 25%, parallel residual)
     "pythia-14m": dict(hidden_size=128, num_hidden_layers=6, num_attention_heads=4, intermediate_size=512),
     "pythia-70m": dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=2048),
     "pythia-160m": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "pythia-410m": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
 }
 N_WORDS = 2000
 
 
-def make_world(work: Path, student: str, teacher: str, seed: int = 0) -> dict[str, Path]:
-    """A word-level tokenizer, ~300k tokens of random text, and student/teacher folders saved with the tokenizer."""
+def make_world(work: Path, student: str, teacher: str, seed: int = 0, vocab_size: int = 50304,
+               n_docs: int = 100) -> dict[str, Path]:
+    """A word-level tokenizer, ~n_docs x 3000 tokens of random text, and student/teacher folders (random weights
+    of the named shapes, vocab_size rows) saved with the tokenizer."""
     vocab = {"<|endoftext|>": 0, "[UNK]": 1} | {f"w{i}": i + 2 for i in range(N_WORDS)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|endoftext|>")
     hf_tok.save_pretrained(work / "tokenizer")
     rng = np.random.default_rng(seed)
-    docs = [" ".join(f"w{i}" for i in rng.integers(0, N_WORDS, 3000)) for _ in range(100)]
+    docs = [" ".join(f"w{i}" for i in rng.integers(0, N_WORDS, 3000)) for _ in range(n_docs)]
     (work / "corpus.jsonl").write_text("\n".join(json.dumps({"text": d}) for d in docs))
     prepare_data([str(work / "corpus.jsonl")], work / "data", tokenizer=str(work / "tokenizer"), val_fraction=0.05)
     folders = {"data": work / "data"}
     for role, shape in (("student", student), ("teacher", teacher)):
         torch.manual_seed(seed)
-        cfg = transformers.GPTNeoXConfig(vocab_size=50304, rotary_pct=0.25, max_position_embeddings=2048,
+        cfg = transformers.GPTNeoXConfig(vocab_size=vocab_size, rotary_pct=0.25, max_position_embeddings=2048,
                                          **SHAPES[shape])
         transformers.GPTNeoXForCausalLM(cfg).save_pretrained(work / role)
         hf_tok.save_pretrained(work / role)

@@ -7,7 +7,8 @@ QUARTER_RUN_DIR the quarter-size model trained for a few minutes on the same dat
 (recipes/scale-teacher/quarter-student.sh), which the card and the curve show beside the teacher.
 The card's perplexity is measured on the shipped bf16 weights (loaded back in fp32), on the
 first 32,768 tokens of Jane Austen's *Persuasion*, a document held out of training; the test
-tests/test_scale_teacher.py measures it again the same way.
+tests/test_scale_teacher.py measures it again the same way. The config's bos/eos ids and the
+generation config are the tokenizer's (save_model writes them), so generate stops at its end of text.
 """
 
 from __future__ import annotations

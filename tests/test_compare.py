@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from headstart.compare import ARMS, CurvePoint, first_crossing, parse_baselines
+from headstart.compare import ARMS, CurvePoint, first_crossing, parse_arms
 from headstart.compare.arms import arm_train_section
 from headstart.compare.report import comparison_table
 from headstart.errors import UsageError
@@ -62,16 +62,25 @@ def test_an_arm_changes_only_what_defines_it():
     assert arm_train_section(train, ARMS["random"], {"lr": [0.004]}, 0.004) == {
         "tokens": "1M", "lr": 0.004, "seed": 3, "random_init": True}
     assert arm_train_section(train, ARMS["firstk_kd"], {"lr": [0.002]}, 0.002) == train
-    assert parse_baselines(["random", "subnet_ce"], train, "r")["random"] == {"lr": [0.002]}
+    plans = parse_arms(["random", "subnet_ce"], {"half_kd": {"kd_until": 0.5, "lr": [1e-3, 2e-3]}}, train, "r")
+    assert [(p.name, p.folder, p.overrides) for p in plans] == [
+        ("random", "baselines/random", {"lr": [0.002]}), ("subnet_ce", "baselines/subnet_ce", {"lr": [0.002]}),
+        ("half_kd", "variants/half_kd", {"kd_until": 0.5, "lr": [1e-3, 2e-3]})]
+    assert arm_train_section(train, plans[2].arm, plans[2].overrides, 1e-3) == {**train, "kd_until": 0.5, "lr": 1e-3}
 
 
 @pytest.mark.parametrize(("baselines", "train", "expected"), [
     ({"randm": {}}, {"kd": "forward_kl"}, "baseline 'randm' is unknown — did you mean random?"),
     ({"random_kd": {}}, {}, "random_kd distils with the recipe's KD, and train sets no kd"),
     ({"subnet_ce": {}}, {}, "subnet_ce is the student itself"),
-    ({"random": {"kd": "js"}}, {"kd": "forward_kl"}, "baselines.random.kd is set by the arm itself"),
+    ({"random": {"kd": "js"}}, {"kd": "forward_kl"}, "baselines.random.kd is set by the pipeline or the arm itself"),
     ({"random": {"lr": [True]}}, {"kd": "forward_kl"}, "lr is not a rate or a list of rates"),
 ])  # fmt: skip
 def test_a_bad_baselines_section_is_refused_with_what_to_do(baselines, train, expected):
     with pytest.raises(UsageError, match=expected.replace("?", r"\?")):
-        parse_baselines(baselines, train, "recipe r")
+        parse_arms(baselines, None, train, "recipe r")
+
+
+def test_a_variant_may_not_take_a_baselines_name():
+    with pytest.raises(UsageError, match="variant name 'random' is taken"):
+        parse_arms(None, {"random": {}}, {"kd": "forward_kl"}, "recipe r")

@@ -89,7 +89,7 @@ def test_manifest_records_tokenizer_counts_and_sources(tmp_path, tok_dir, corpus
     assert run_cli("--tokenizer", tok_dir, "--input", corpus["c"], corpus["d"], "--out", out, "--seed", 3) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     tok = load_tokenizer(tok_dir)
-    assert manifest["format"] == 1 and manifest["dtype"] == "uint16"
+    assert manifest["format"] == 2 and manifest["shard_tokens"] == 2**28 and manifest["dtype"] == "uint16"
     assert manifest["tokenizer"] == {
         "name": str(tok_dir),
         "fingerprint": tokenizer_fingerprint(tok),
@@ -100,11 +100,12 @@ def test_manifest_records_tokenizer_counts_and_sources(tmp_path, tok_dir, corpus
     assert manifest["created_by"].startswith("headstart prepare --tokenizer")
     for split in ("train", "validation"):
         info = manifest["splits"][split]
-        assert (out / info["file"]).stat().st_size == 2 * info["tokens"]
+        assert (out / info["shards"][0]).stat().st_size == 2 * info["tokens"]
         assert info["tokens"] == sum(s["splits"][split]["tokens"] for s in manifest["sources"])
         assert info["documents"] == sum(s["splits"][split]["documents"] for s in manifest["sources"])
         assert info["documents"] == len(split_documents(out, split))
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "tokenizer", "train.bin", "validation.bin"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "tokenizer", "train-00000.bin",
+                                                     "validation-00000.bin"]
 
 
 def test_vocabulary_over_65536_is_stored_as_uint32(tmp_path):
@@ -116,7 +117,7 @@ def test_vocabulary_over_65536_is_stored_as_uint32(tmp_path):
     assert manifest["dtype"] == "uint32"
     tokens = np.asarray(open_split(manifest, "train"))
     assert tokens.dtype == np.uint32 and tokens[0] == 69_992
-    assert (out / "train.bin").stat().st_size == 4 * manifest["splits"]["train"]["tokens"]
+    assert (out / "train-00000.bin").stat().st_size == 4 * manifest["splits"]["train"]["tokens"]
 
 
 def test_val_docs_send_named_files_whole_to_validation(tmp_path, tok_dir, corpus):
@@ -134,7 +135,7 @@ def test_split_is_deterministic_and_follows_the_seed(tmp_path, tok_dir, corpus):
     inputs = [str(p) for p in corpus.values()]
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         prepare_data(inputs, tmp_path / name, tokenizer=str(tok_dir), seed=seed)
-    read = lambda name: (tmp_path / name / "validation.bin").read_bytes()  # noqa: E731
+    read = lambda name: (tmp_path / name / "validation-00000.bin").read_bytes()  # noqa: E731
     assert read("a") == read("b") and read("a") != read("c")
 
 
@@ -143,7 +144,8 @@ def test_split_does_not_depend_on_where_the_corpus_sits(tmp_path, tok_dir, corpu
     shutil.copytree(tmp_path / "corpus", moved)
     prepare_data([str(tmp_path / "corpus")], tmp_path / "a", tokenizer=str(tok_dir), val_fraction=0.2)
     prepare_data([str(moved)], tmp_path / "b", tokenizer=str(tok_dir), val_fraction=0.2)
-    assert (tmp_path / "a" / "validation.bin").read_bytes() == (tmp_path / "b" / "validation.bin").read_bytes()
+    read = lambda name: (tmp_path / name / "validation-00000.bin").read_bytes()  # noqa: E731
+    assert read("a") == read("b")
 
 
 def test_a_crash_while_writing_leaves_no_output(tmp_path, tok_dir, corpus, monkeypatch):
@@ -181,7 +183,7 @@ def test_a_run_killed_part_way_is_resumed_to_the_same_bytes(tmp_path, tok_dir, c
     prepare_data(inputs, tmp_path / "data", **settings)
     assert not trained  # the tokenizer the killed run trained is kept
     assert not (tmp_path / ".data.partial").exists()
-    for name in ("train.bin", "validation.bin"):
+    for name in ("train-00000.bin", "validation-00000.bin"):
         assert (tmp_path / "data" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
     assert load_manifest(tmp_path / "data")["sources"] == load_manifest(tmp_path / "whole")["sources"]
 
@@ -257,7 +259,7 @@ def test_reading_a_damaged_data_folder_is_a_usage_error(tmp_path, tok_dir, corpu
     with pytest.raises(UsageError, match=r"no manifest\.json"):
         load_manifest(out)
     prepare_data([str(corpus["c"])], out, tokenizer=str(tok_dir))
-    with open(out / "train.bin", "r+b") as fh:
+    with open(out / "train-00000.bin", "r+b") as fh:
         fh.truncate(10)
     with pytest.raises(UsageError, match="should hold"):
         open_split(load_manifest(out), "train")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -19,6 +20,7 @@ from headstart.eval.downstream import continuation_logprobs, evaluate_task, scor
 from headstart.eval.tasks import TASKS, Item, load_task
 from headstart.model import load_model
 from headstart.model.checkpoint import resolve_model_dir
+from headstart.progress import progress_bar
 
 EXPECTED = {  # (context of the right choice, its continuation, gold)
     "hellaswag": ("Roof shingle removal: A man is on a roof. He", " starts pulling up roofing.", 1),
@@ -29,7 +31,7 @@ EXPECTED = {  # (context of the right choice, its continuation, gold)
     "sciq": ("Evolution.\nQuestion: Who?\nAnswer:", " darwin", 3),
     "winogrande": ("Sarah beat Maria so Sarah", " won.", 0),
     "boolq": ("It is.\nQuestion: is it?\nAnswer:", " yes", 1),
-    "copa": ("The man turned on the tap therefore", " water ran.", 0),
+    "copa": ("The man turned on the tap therefore", "  water ran.", 0),  # lm-eval's choice has its own space
     "social_iqa": ("Q: Tracy left. Why?\nA:", " c", 2),
     "commonsense_qa": ("Question: Where?\nAnswer:", " mall", 1),
 }
@@ -85,11 +87,15 @@ def test_a_sequence_longer_than_the_context_keeps_its_end(tiny):
 
 
 def test_accuracy_and_length_normalised_accuracy(tiny, monkeypatch):
-    items = [Item(["c", "c"], [" a", " bbbbbbbbbb"], 1), Item(["c", "c"], [" a", " b"], 0)]
-    scores = iter([[-1.0, -5.0, -2.0, -1.0]])  # item 1: raw picks " a", per byte picks the long one
+    items = [Item(["c", "c"], [" a", " bbbbbbbbbb"], 1, ["a", "bbbbbbbbbb"]), Item(["c", "c"], [" a", " b"], 0,
+                                                                                 ["a", "b"]),
+             Item(["c", "c"], [" ééé", " bbbbb"], 0, ["ééé", "bbbbb"])]
+    # item 1: raw picks " a", per character the long one; item 3: raw and per byte "ééé" (-0.5 vs -0.8 for 6 and
+    # 5 bytes), per character "bbbbb" (-1.0 vs -0.8 for 3 and 5): lm-eval divides by the choice, without its space
+    scores = iter([[-1.0, -5.0, -2.0, -1.0, -3.0, -4.0]])
     monkeypatch.setattr(downstream, "continuation_logprobs", lambda *a, **k: next(scores))
     tok = transformers.AutoTokenizer.from_pretrained(tiny)
-    assert score_items(load_model(tiny), tok, items) == (0.0, 0.5)
+    assert score_items(load_model(tiny), tok, items) == {"acc": 1 / 3, "acc_norm": 1 / 3, "acc_bytes": 2 / 3}
 
 
 def test_eval_command_reports_each_task(evalsets, tiny, capsys):
@@ -102,6 +108,25 @@ def test_eval_command_reports_each_task(evalsets, tiny, capsys):
     assert main(["eval", "--model", str(tiny), "--tasks", "piqa", "lambada"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "unknown task 'lambada'" in err
+
+
+def test_a_long_evaluation_reports_progress_in_a_log(evalsets, tiny, monkeypatch, capsys):
+    """Outside a terminal too: dated lines per task (here every update; by default every 30 s)."""
+    monkeypatch.setattr(downstream, "progress_bar", functools.partial(progress_bar, interval=0.0))
+    evaluate_task(load_model(tiny), "piqa", batch_size=1)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2 and all(" piqa: " in line for line in lines) and "6/6" in lines[-1], lines
+
+
+def test_perplexity_reports_progress_in_a_log_when_asked(tiny, monkeypatch, capsys):
+    from headstart.eval import perplexity
+
+    monkeypatch.setattr(perplexity, "progress_bar", functools.partial(progress_bar, interval=0.0))
+    windows = torch.randint(0, 42, (4, 9), generator=torch.Generator().manual_seed(0))
+    perplexity.evaluate_windows(load_model(tiny), windows, batch_size=1, progress=True)
+    assert "4/4" in capsys.readouterr().err.splitlines()[-1]
+    perplexity.evaluate_windows(load_model(tiny), windows, batch_size=1)  # training's validation: quiet
+    assert capsys.readouterr().err == ""
 
 
 def test_smollm2_beats_chance_on_piqa():

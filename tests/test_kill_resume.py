@@ -27,6 +27,7 @@ from headstart.data.shards import SplitWriter
 from headstart.search import plots as search_plots
 from headstart.search.journal import Journal
 from headstart.search.objective import PerplexityObjective
+from headstart.train import checkpoint as train_checkpoint
 from headstart.train import loop as train_loop
 
 
@@ -103,7 +104,7 @@ def test_prepare_killed_resumes_to_the_same_bytes(world, prepared, tmp_path, mon
     monkeypatch.setattr(prepare_module, "BATCH_CHARS", 2000)  # many batches, progress recorded after each
     out = tmp_path / "data"
     killed_then_rerun(prepare_argv(world, out), PREPARE_KILLS[point])
-    for name in ("train.bin", "validation.bin", "tokenizer/tokenizer.json"):
+    for name in ("train-00000.bin", "validation-00000.bin", "tokenizer/tokenizer.json"):
         assert (out / name).read_bytes() == (prepared / name).read_bytes(), name
     ours, theirs = (json.loads((folder / "manifest.json").read_text()) for folder in (out, prepared))
     assert ours | {"created_by": None} == theirs | {"created_by": None}  # which names the --out
@@ -182,16 +183,16 @@ def train_run_argv(world: dict, out: Path) -> list[str]:
                                        keep_checkpoints=2)]
 
 
-def half_a_checkpoint(obj, path, *args, **kwargs) -> None:
-    torch.save(obj, path)
-    data = Path(path).read_bytes()
-    Path(path).write_bytes(data[: len(data) // 2])
-    stray_temp_file(Path(path).parent / Path(path).name.split(".")[1], data)
+def half_a_checkpoint(folder: Path, *args, **kwargs) -> None:
+    """What a kill leaves while a checkpoint's files are written: some of them, one cut short."""
+    torch.save({"step": "half"}, folder / "run_state.pt")
+    (folder / "__0_0.distcp").write_bytes(b"\x80\x02half a shard")
 
 
 TRAIN_KILLS = {
     "between checkpoints": lambda p: die_on_call(p, train_loop, "train_step", 11),
-    "mid-write of the third checkpoint": lambda p: die_on_call(p, torch, "save", 3, half_a_checkpoint),
+    "mid-write of the third checkpoint": lambda p: die_on_call(p, train_checkpoint, "write_checkpoint_files", 3,
+                                                               half_a_checkpoint),
     "exporting the final model": lambda p: die_on_call(p, train_loop, "save_model", 1),
 }
 
@@ -236,7 +237,7 @@ def test_a_pipeline_killed_at_each_step_resumes_to_the_uninterrupted_result(worl
     assert main(["run", "--config", str(pipeline_recipe(world, whole))]) == 0
     argv = ["run", "--config", str(pipeline_recipe(world, out))]
     for kill in (lambda p: die_on_call(p, PerplexityObjective, "__call__", 3),
-                 lambda p: die_on_call(p, torch, "save", 2, half_a_checkpoint),
+                 lambda p: die_on_call(p, train_checkpoint, "write_checkpoint_files", 2, half_a_checkpoint),
                  lambda p: die_on_call(p, api, "evaluate", 2)):  # the student's evaluation, after the teacher's
         with pytest.MonkeyPatch.context() as patch:
             kill(patch)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 import transformers
-from conftest import save_tiny
+from conftest import save_tiny, tiny_hf_config, tiny_hf_model
 
 from headstart.errors import UsageError
 from headstart.model import DecoderConfig, LayerShape, load_model, register_auto_classes, save_model
+from headstart.model.checkpoint import read_weights
 from headstart.model.decoder import Decoder, init_weights
 
 TOL = 1e-4
@@ -80,7 +82,7 @@ def test_export_in_bf16_halves_the_file(tmp_path):
     again = load_model(tmp_path / "bf16")
     assert again.embed.weight.dtype == torch.float32  # loads back in fp32 by default
     assert (again.embed.weight - model.embed.weight).abs().max() < 1e-2
-    assert json.loads((tmp_path / "bf16/config.json").read_text())["torch_dtype"] == "bfloat16"
+    assert json.loads((tmp_path / "bf16/config.json").read_text())["dtype"] == "bfloat16"
 
 
 def test_tied_embeddings_are_one_tensor(tmp_path):
@@ -122,3 +124,88 @@ def test_tokenizer_of_a_layerwise_student_loads_without_a_remote_code_prompt(tmp
     assert load_tokenizer(tmp_path / "student")("the cat")["input_ids"]
     captured = capfd.readouterr()
     assert "custom code" not in captured.out + captured.err
+
+
+# RoPE scaling types transformers has for the Llama lineage, on teachers whose pretraining length (8) the
+# 17-token test sequence exceeds, so that the long-sequence branches (dynamic, longrope) are taken too.
+ROPE_SCALINGS = {
+    "llama3": ("llama", {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                         "original_max_position_embeddings": 8}),
+    "linear": ("llama", {"rope_type": "linear", "factor": 2.0}),
+    "dynamic": ("llama", {"rope_type": "dynamic", "factor": 2.0}),
+    "yarn": ("qwen2", {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8}),
+    "longrope": ("phi3", {"rope_type": "longrope", "short_factor": [1.0, 1.1], "long_factor": [1.5, 3.0]}),
+}
+
+
+def scaled_rope_teacher(kind: str, path) -> transformers.PreTrainedModel:
+    family, scaling = ROPE_SCALINGS[kind]
+    config = tiny_hf_config(family)
+    short = 8 if kind != "dynamic" else 10
+    config.rope_parameters = config.rope_parameters | scaling
+    if family == "phi3":  # its partial rotary (0.5): two frequencies
+        config.original_max_position_embeddings = short
+    if kind == "dynamic":
+        config.max_position_embeddings = short
+    model = tiny_hf_model(family, config=config)
+    model.save_pretrained(path)
+    return model
+
+
+@pytest.mark.parametrize("kind", list(ROPE_SCALINGS))
+def test_rope_scaling_matches_transformers_and_round_trips(kind, tokens, tmp_path):
+    reference = scaled_rope_teacher(kind, tmp_path / "hf")
+    ours = load_model(tmp_path / "hf")
+    assert ours.config.rope_scaling["rope_type"] == kind
+    for length in (6, tokens.shape[1]):  # within and beyond the pretraining length
+        with torch.no_grad():
+            diff = (ours(tokens[:, :length]) - hf_logits(reference, tokens[:, :length])).abs().max().item()
+        assert diff <= TOL, f"{kind}, {length} tokens: max |Δlogits| = {diff}"
+    as_v4 = json.loads((tmp_path / "hf/config.json").read_text())  # as checkpoints of transformers 4 spell it
+    scaling = as_v4.pop("rope_parameters")
+    as_v4 |= {"rope_theta": scaling.pop("rope_theta"), "rope_scaling": scaling}
+    (tmp_path / "hf/config.json").write_text(json.dumps(as_v4))
+    assert load_model(tmp_path / "hf").config == ours.config
+    save_model(ours, tmp_path / "out")
+    assert json.loads((tmp_path / "out/config.json").read_text())["model_type"] == ROPE_SCALINGS[kind][0]
+    again = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert (hf_logits(again, tokens) - hf_logits(reference, tokens)).abs().max().item() <= TOL
+
+
+def write_config(path, **changes) -> None:
+    raw = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps(raw | changes))
+
+
+@pytest.mark.parametrize(("family", "changes", "named"), [
+    ("llama", {"rope_parameters": {"rope_type": "proportional", "rope_theta": 1e4}}, "'proportional'"),
+    ("mistral", {"sliding_window": 16}, "sliding-window attention"),
+    ("llama", {"model_type": "gemma2"}, "soft-capping"),
+    ("llama", {"model_type": "gemma3_text"}, "sliding-window attention"),
+])
+def test_what_the_decoder_cannot_hold_is_refused_by_name(family, changes, named, tmp_path):
+    save_tiny(family, tmp_path / "m")
+    write_config(tmp_path / "m", **changes)
+    with pytest.raises(UsageError) as err:
+        load_model(tmp_path / "m")
+    assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_tensor_no_weight_map_uses_fails_the_load_by_name(family, tmp_path):
+    """A config that describes fewer layers than the weights hold loses nothing silently."""
+    save_tiny(family, tmp_path / "m")
+    write_config(tmp_path / "m", **{"n_layer" if family == "gpt2" else "num_hidden_layers": 1})
+    with pytest.raises(UsageError) as err:
+        load_model(tmp_path / "m")
+    assert re.search(r"tensor\(s\) .* the first '[a-z_.]*(layers|h)\.[12]\.", str(err.value)), str(err.value)
+
+
+def test_weights_are_read_lazily_in_the_checkpoints_own_dtype(tmp_path):
+    reference = tiny_hf_model("qwen3").to(torch.bfloat16)
+    reference.save_pretrained(tmp_path / "m")
+    weights = read_weights(tmp_path / "m")
+    assert sorted(weights.unread()) == sorted(weights)  # opening reads nothing
+    assert weights["model.norm.weight"].dtype == torch.bfloat16 and "model.norm.weight" not in weights.unread()
+    model = load_model(tmp_path / "m", dtype=None)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert torch.equal(model.blocks[1].attn.k_norm.weight, reference.model.layers[1].self_attn.k_norm.weight)

@@ -13,6 +13,8 @@ from train_support import make_data, make_model, one_thread, run_cli, word_token
 
 from headstart.cli.main import main
 from headstart.data import load_tokenizer, tokenizer_fingerprint
+from headstart.model.card import read_card_facts
+from headstart.pipeline import load_pipeline, plan
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +133,10 @@ def test_an_eval_section_with_tasks_reports_teacher_and_student_accuracy(world, 
     ({"search": {"evals": 2}}, "gives the search no budget"),
     ({"teacher": None}, "names no teacher"),
     ({"prepare": None}, "has no data"),
+    ({"train__push_to_hub": "bad id!"}, "is not a hub repo id"),
+    ({"extract__push_to_hub": "bad id!"}, "is not a hub repo id"),
+    ({"stop_at_reference": True}, "stop_at_reference needs true or false, and a `random` baseline"),
+    ({"variants": {"random": {}}}, "variant name 'random' is taken"),
 ])  # fmt: skip
 def test_a_bad_recipe_is_one_line_and_writes_nothing(world, capsys, changes, expected):
     config = recipe(world, "bad", **changes)
@@ -178,20 +184,30 @@ def test_under_torchrun_two_ranks_give_the_same_pipeline(world, capsys):
 def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, capsys):
     config = recipe(world, "arms", search__evals=3, train__eval_log_spaced=True, importance={"tokens": 256})
     raw = yaml.safe_load(config.read_text())
-    raw["baselines"] = {"random": {"lr": [0.001, 0.01]}, "subnet_ce": {}, "random_kd": {}, "firstk_kd": {},
+    raw["baselines"] = {"random": {"lr": [0.001, 0.01]}, "subnet_ce": {},
+                        "random_kd": {"lr": [0.001, 0.01], "sweep_tokens": 512}, "firstk_kd": {},
                         "random_search_kd": {}}
+    raw["variants"] = {"kd_first_half": {"kd_until": 0.5}}
     config.write_text(yaml.safe_dump(raw))
     result, printed = run_json(capsys, config)
     out = world["root"] / "arms"
     comparison = result["comparison"]
     arms = comparison["arms"]
-    assert list(arms) == ["random", "random_kd", "subnet_ce", "student", "firstk_kd", "random_search_kd"]
+    assert list(arms) == ["random", "random_kd", "subnet_ce", "student", "firstk_kd", "random_search_kd",
+                          "kd_first_half"]
     # the sweep: both rates trained, the better final perplexity kept, and that is the target
     sweep = arms["random"]["sweep"]
     assert set(sweep) == {"0.001", "0.01"} and arms["random"]["lr"] == min(sweep, key=sweep.get)
     assert comparison["target_perplexity"] == pytest.approx(min(sweep.values()))
     for lr in ("0.001", "0.01"):
         assert (out / "baselines" / "random" / f"train-lr{lr}" / "final" / "config.json").is_file()
+    # a sweep at a shorter budget: both rates at 512 tokens, then only the better one at the full budget
+    kd_sweep = arms["random_kd"]["sweep"]
+    assert set(kd_sweep) == {"0.001", "0.01"} and arms["random_kd"]["lr"] == min(kd_sweep, key=kd_sweep.get)
+    for lr in ("0.001", "0.01"):
+        assert result["steps"][f"random_kd:sweep lr={lr}"]["tokens"] == 512
+    assert result["steps"]["random_kd:train"]["tokens"] == 1024
+    assert "swept at 512 tokens" in (out / "report.md").read_text()
     # same token budget and validation windows; step 0 and the log-spaced points on every curve
     # 1024 tokens at 4 x 16 per step: 16 steps, validated at 0, 1, 2 (log-spaced below eval_every 4), 4, 8, 12, 16
     assert [p[0] for p in arms["student"]["curve"]] == [0, 64, 128, 256, 512, 768, 1024]
@@ -204,6 +220,14 @@ def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, c
     assert result["subnetwork"]["perplexity_untrained"] == arms["student"]["curve"][0][2]
     # KD arms pay for the teacher: more FLOPs per token than CE arms of the same architecture
     assert arms["random_kd"]["flops"] > arms["random"]["flops"]
+    # KD for the first half of the steps: the teacher ran for half the tokens, and the curves part after it
+    half = result["steps"]["kd_first_half:train"]
+    assert half["teacher_flops"] == pytest.approx(result["steps"]["train"]["teacher_flops"] / 2)
+    assert arms["kd_first_half"]["curve"][:5] == arms["student"]["curve"][:5]  # up to step 8 of 16
+    assert arms["kd_first_half"]["curve"][-1] != arms["student"]["curve"][-1]
+    cards = {name: read_card_facts(Path(result["steps"][name]["final"]))["training"]
+             for name in ("kd_first_half:train", "train")}  # each model card says how much it was distilled
+    assert "0.5 of the steps" in cards["kd_first_half:train"]["kd_until"] and "kd_until" not in cards["train"]
     # firstk_kd made one evaluation, random_search_kd as many as the search
     assert result["steps"]["firstk_kd:search"]["evaluations"] == 1
     assert result["steps"]["random_search_kd:search"]["evaluations"] == 3
@@ -223,3 +247,25 @@ def test_eval_windows_are_training_validation_windows(world, capsys):
     config = recipe(world, "bad-windows", eval={"tokens": 512})
     assert main(["run", "--config", str(config)]) == 2
     assert "eval.tokens is set by the pipeline" in capsys.readouterr().err
+
+
+def test_with_stop_at_reference_every_arm_races_the_from_scratch_arm_and_stops_when_it_gets_there(world, capsys):
+    config = recipe(world, "race", search__evals=2)
+    raw = yaml.safe_load(config.read_text())
+    raw["baselines"] = {"random": {"lr": [1e-4]}, "subnet_ce": {}}  # a slow from-scratch arm: the others pass it
+    raw["stop_at_reference"] = True
+    config.write_text(yaml.safe_dump(raw))
+    names = [step.name for step in plan(load_pipeline(config))]
+    assert names.index("random:train") < names.index("train") < names.index("subnet_ce:train")
+    result, printed = run_json(capsys, config)
+    arms, target = result["comparison"]["arms"], result["comparison"]["target_perplexity"]
+    assert "stops at perplexity" in printed
+    for name in ("student", "subnet_ce"):
+        summary = result["steps"]["train" if name == "student" else "subnet_ce:train"]
+        assert summary["stopped_at"] is not None and summary["stopped_at"] < summary["steps"], name
+        assert arms[name]["stopped"] and arms[name]["perplexity"] <= target < arms[name]["curve"][-2][2], name
+    assert result["steps"]["random:train"]["stopped_at"] is None
+    assert "(stopped)" in (world["root"] / "race" / "report.md").read_text()
+    again, printed = run_json(capsys, config)  # a stopped run stays stopped: nothing more is trained
+    assert "nothing changed" in printed and again["steps"]["train"] == result["steps"]["train"]
+    assert again["comparison"]["arms"]["student"]["curve"] == arms["student"]["curve"]

@@ -28,13 +28,16 @@ def test_the_demo_pipeline_recipe_plans_every_step():
             assert cfg.random_init == step.name.startswith("random")
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "study/lr-sweep-25.yaml", "study/lr-sweep-50.yaml"])
+STUDY = sorted((RECIPES / "study").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", *(f"study/{p.name}" for p in STUDY)])
 def test_a_printed_pipeline_recipe_plans_the_same_steps(name, tmp_path):
     import yaml
 
     recipe = load_pipeline(RECIPES / name)
     printed = tmp_path / "resolved.yaml"
-    printed.write_text(yaml.safe_dump(recipe.to_dict()))
+    printed.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))  # as --print-config does
     assert plan(load_pipeline(printed)) == plan(recipe)
 
 
@@ -54,3 +57,18 @@ def test_the_comparison_model_is_a_quarter_of_the_teacher():
 
     read = lambda name: decoder_config(json.loads((RECIPES / "scale-teacher" / name).read_text()))  # noqa: E731
     assert 0.2 < param_count(read("quarter-student.json")) / param_count(read("architecture.json")) < 0.3
+
+
+@pytest.mark.parametrize("path", STUDY, ids=lambda p: p.stem)
+def test_every_study_recipe_plans_and_its_steps_parse(path):
+    recipe = load_pipeline(path)
+    assert str(recipe.out) == f"runs/study/{path.stem}" and str(recipe.data) == "runs/study/data"
+    for step in plan(recipe):
+        step.config.validate()
+
+
+def test_the_study_searches_its_headline_sub_network_the_same_way_wherever_it_is_trained():
+    """The headline, KD losses and KD per FLOP train the same searched sub-network: their search settings agree."""
+    recipes = [load_pipeline(RECIPES / "study" / f"{name}.yaml")
+               for name in ("headline-25", "kd-losses", "kd-per-flop")]
+    assert all(r.search == recipes[0].search and r.importance == recipes[0].importance for r in recipes)

@@ -29,6 +29,13 @@ def test_it_loads_as_gpt_neox_with_its_tokenizer_from_plain_transformers():
     assert "scale-teacher" in known_names()
 
 
+def test_it_stops_at_its_tokenizers_end_of_text():
+    model = transformers.AutoModelForCausalLM.from_pretrained(TEACHER)
+    eos = transformers.AutoTokenizer.from_pretrained(TEACHER).eos_token_id
+    assert model.config.eos_token_id == model.generation_config.eos_token_id == eos == 0  # GPT-NeoX's default is 2
+    assert json.loads((TEACHER / "generation_config.json").read_text())["eos_token_id"] == eos
+
+
 def test_it_scores_the_perplexity_its_card_states():
     card = json.loads((TEACHER / "evaluation.json").read_text())
     source, name = card["text"].split("/")

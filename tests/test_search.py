@@ -228,3 +228,16 @@ def test_evals_not_above_the_population_is_said(setup, tmp_path, capsys):
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "--evals 6 is not above --population 6, so evolution only evaluates its first generation" in err
+
+
+def test_a_search_moved_to_another_folder_still_resumes(tmp_path):
+    from headstart.search.journal import Journal
+
+    header = {"teacher": "/a/teacher", "teacher_weights": "w1", "data": "/a/data", "data_identity": {"n": 1},
+              "importance": "/a/importance.json", "space": "fine-layerwise"}
+    journal = Journal(tmp_path / "journal.jsonl", header)
+    journal.add({"key": "k1", "loss": 1.0})
+    moved = {**header, "teacher": "/b/teacher", "data": "/b/data", "importance": "/b/importance.json"}
+    assert Journal(tmp_path / "journal.jsonl", moved).records["k1"]["loss"] == 1.0
+    with pytest.raises(UsageError, match="belongs to a different search"):
+        Journal(tmp_path / "journal.jsonl", {**moved, "teacher_weights": "w2"})

@@ -61,7 +61,11 @@ def test_the_folder_holds_bf16_weights_that_plain_transformers_loads(shipped):
     out = shipped / "shipped"
     model = transformers.AutoModelForCausalLM.from_pretrained(out)
     assert type(model).__name__ == "GPTNeoXForCausalLM"
-    assert len(transformers.AutoTokenizer.from_pretrained(out)) == ARCHITECTURE["vocab_size"]
+    tok = transformers.AutoTokenizer.from_pretrained(out)
+    assert len(tok) == ARCHITECTURE["vocab_size"]
+    # its stop token is its tokenizer's end of text (not GPT-NeoX's default, 2), in config and generation config
+    assert model.config.eos_token_id == model.generation_config.eos_token_id == tok.eos_token_id is not None
+    assert (out / "generation_config.json").is_file()
     assert {t.dtype for t in load_file(out / "model.safetensors").values()} == {torch.bfloat16}
     assert (out / "training_curve.png").stat().st_size > 0
 

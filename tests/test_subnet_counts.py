@@ -11,7 +11,7 @@ from subnet_helpers import random_fine_spec, space_samples, tiny_teacher
 from torch.utils.flop_counter import FlopCounterMode
 
 from headstart.model import DecoderConfig, LayerShape
-from headstart.model.decoder import Decoder
+from headstart.model.decoder import Decoder, dim_sizes, parameter_dims
 from headstart.subnet import extract, flops_per_token, measure_latency, memory_footprint, param_count, spec_latency
 from headstart.subnet.spec import full_spec
 
@@ -29,8 +29,9 @@ def test_param_count_equals_numel_of_extracted_models(family, tmp_path):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_param_count_equals_numel_for_random_configs(seed):
-    """Every flag that adds parameters: biases, norm kinds, gated MLPs, GQA, tying, learned positions."""
+def test_parameter_dims_are_the_parameters_of_random_configs(seed):
+    """Every flag that adds parameters (biases, norm kinds, gated MLPs, GQA, tying, learned positions,
+    QK-norms): the declared table is exactly the built model's parameters, so counts and slicing are too."""
     rng = random.Random(seed)
     kv = rng.choice([1, 2])
     cfg = DecoderConfig(
@@ -40,9 +41,16 @@ def test_param_count_equals_numel_for_random_configs(seed):
         norm=rng.choice(["layernorm", "rmsnorm"]), mlp_kind=rng.choice(["plain", "gated"]),
         qkv_bias=rng.random() < 0.5, attn_out_bias=rng.random() < 0.5, mlp_bias=rng.random() < 0.5,
         norm_bias=rng.random() < 0.5, rotary_fraction=rng.choice([0.0, 0.5, 1.0]), max_positions=rng.randint(8, 20),
-        tie_embeddings=rng.random() < 0.5)
+        tie_embeddings=rng.random() < 0.5, qk_norm=rng.choice(["none", "head", "projection"]),
+        norm_position=rng.choice(["pre", "post"]))
     with torch.device("meta"):
         model = Decoder(cfg)
+    model_dims, block_dims = parameter_dims(cfg)
+    declared = {name: tuple(dim_sizes(cfg)[d] for d in dims) for name, dims in model_dims.items()}
+    for i, shape in enumerate(cfg.layers):
+        declared |= {f"blocks.{i}.{name}": tuple(dim_sizes(cfg, shape)[d] for d in dims)
+                     for name, dims in block_dims.items()}
+    assert declared == {name: tuple(p.shape) for name, p in model.named_parameters()}
     assert param_count(cfg) == numel(model)
 
 

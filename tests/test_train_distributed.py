@@ -2,15 +2,19 @@
 
 Same global batch: two ranks of two micro-batches of 2 windows each, against one process of
 two micro-batches of 4. Losses and weights agree to float tolerance (reductions run in another order).
+Checkpoints are sharded (torch.distributed.checkpoint) and resume on another number of ranks.
 """
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch.distributed.checkpoint import FileSystemReader
 from train_support import (  # noqa: F401 (one_thread: autouse)
     VOCAB,
     make_data,
@@ -58,9 +62,45 @@ def test_two_cpu_ranks_match_one_process_with_the_same_global_batch(world, paral
     a, b = (load_file(folder / "final" / "model.safetensors") for folder in (ranks, single))
     for name in b:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
-    checkpoint = torch.load(ranks / "checkpoints" / f"step-{STEPS:08d}.pt", weights_only=True)
-    assert checkpoint["model"]["decoder.embed.weight"].shape == (VOCAB, 32)  # full, not a shard
+    metadata = FileSystemReader(ranks / "checkpoints" / f"step-{STEPS:08d}").read_metadata()
+    assert metadata.state_dict_metadata["model.decoder.embed.weight"].size == (VOCAB, 32)  # the global shape
     assert json.loads((ranks / "summary.json").read_text())["steps"] == STEPS
+
+
+def copy_run_until(source: Path, out: Path, step: int) -> None:
+    """A copy of run `source` as if it had been stopped after checkpoint `step`."""
+    shutil.copytree(source, out)
+    for later in (out / "checkpoints").glob("step-*"):
+        if int(later.name.split("-")[1]) > step:
+            shutil.rmtree(later)
+    (out / "summary.json").unlink()
+
+
+def assert_same_curve(ours: list[dict], theirs: list[dict]) -> None:
+    by_step = {r["step"]: r for r in theirs}
+    for key in ("loss", "ce", "kd", "grad_norm"):
+        assert [r[key] for r in ours] == pytest.approx([by_step[r["step"]][key] for r in ours], rel=1e-5), key
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_on_another_number_of_ranks_on_the_same_loss_curve(world):
+    root, single = world["root"], train_records(world["root"] / "single")
+    # 1 rank -> 2 FSDP2 ranks, each loading only its shards, checkpointing every step from here on, in the background
+    copy_run_until(root / "single", root / "grown", 3)
+    grown = run_cli([*argv(world, "grown"), "--parallel", "fsdp", "--checkpoint-every", "1", "--async-checkpoints",
+                     "--resume"], ranks=2)
+    assert grown.returncode == 0, grown.stderr[-3000:]
+    assert json.loads((root / "grown" / "summary.json").read_text())["resumed_at"] == 3
+    assert [r["step"] for r in train_records(root / "grown")] == list(range(1, STEPS + 1))
+    assert_same_curve(train_records(root / "grown")[3:], single)
+    # 2 ranks -> 1 rank, from the 2-rank checkpoint of step 5
+    copy_run_until(root / "grown", root / "shrunk", 5)
+    assert main([*argv(world, "shrunk"), "--micro-batch-size", "4", "--resume"]) == 0
+    assert json.loads((root / "shrunk" / "summary.json").read_text())["resumed_at"] == 5
+    assert_same_curve(train_records(root / "shrunk")[5:], single)
+    ours, theirs = (load_file(root / name / "final" / "model.safetensors") for name in ("shrunk", "single"))
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-5)
 
 
 

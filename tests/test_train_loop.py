@@ -20,6 +20,7 @@ from train_support import (  # noqa: F401
 from headstart.cli.main import main
 from headstart.eval import evaluate_windows
 from headstart.model import init_weights, load_model
+from headstart.model.card import read_card_facts
 from headstart.subnet.counts import flops_per_token
 from headstart.train import make_config, train
 from headstart.train.distributed import init_ranks
@@ -53,7 +54,7 @@ def test_a_run_learns_and_leaves_metrics_tensorboard_checkpoints_summary_and_a_h
         summary["val_loss"], 6))
     assert [r["lr"] for r in train_records(out)] == pytest.approx([3e-3 * lr_multiplier(s, 16, 4, "wsd", 0.1, 4)
                                                                    for s in range(16)])
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000016.pt"]  # keep 1
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000016"]  # keep 1
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(out / "tensorboard"))
@@ -68,6 +69,9 @@ def test_a_run_learns_and_leaves_metrics_tensorboard_checkpoints_summary_and_a_h
     torch.testing.assert_close(hf(ids).logits, ours(ids), rtol=1e-4, atol=1e-4)
     assert (final / "tokenizer.json").is_file()
     assert summary["tokens"] == 16 * BATCH * SEQ
+    card = read_card_facts(final)  # its model card says how it was trained and how it scores
+    assert card["training"]["tokens"] == summary["tokens"] and card["training"]["kd_loss"].startswith("none")
+    assert card["validation"]["perplexity"] == pytest.approx(summary["val_ppl"])
     assert summary["student_flops"] == pytest.approx(3 * flops_per_token(ours.config, seq_len=SEQ) * summary["tokens"])
     assert summary["teacher_flops"] == 0
 
@@ -153,8 +157,8 @@ def test_an_unknown_loss_is_refused(world, capsys):
 
 def test_a_corrupt_checkpoint_is_refused_on_resume(world, capsys):
     assert main(argv(world, "t5")) == 0
-    checkpoint = world["root"] / "t5" / "checkpoints" / "step-00000002.pt"
-    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    shard = next((world["root"] / "t5" / "checkpoints" / "step-00000002").glob("*.distcp"))
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     expect_one_line_error(capsys, [*argv(world, "t5"), "--resume"], "corrupt")
 
 

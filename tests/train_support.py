@@ -139,3 +139,31 @@ def sigkill_when(argv: list[str], ready: Callable[[], bool], what: str, timeout:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def kd_config(world: dict, out: str, steps: int, seq_len: int, batch_size: int, **more):
+    """A TrainConfig distilling world's student from its teacher for `steps` steps, into world's root/out."""
+    from headstart.train import make_config
+
+    return make_config({"student": world["student"], "data": world["data"], "out": world["root"] / out,
+                        "teacher": world["teacher"], "kd": "forward_kl", "tokens": steps * batch_size * seq_len,
+                        "seq_len": seq_len, "batch_size": batch_size, "micro_batch_size": batch_size // 2,
+                        "lr": 3e-3, "eval_every": 3, "checkpoint_every": 2, "keep_checkpoints": 4} | more)
+
+
+PROSE = """It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in
+want of a wife. However little known the feelings or views of such a man may be on his first entering a
+neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered
+the rightful property of some one or other of their daughters. My dear Mr. Bennet, said his lady to him one
+day, have you heard that Netherfield Park is let at last? Mr. Bennet replied that he had not. But it is,
+returned she; for Mrs. Long has just been here, and she told me all about it. Mr. Bennet made no answer.
+Do you not want to know who has taken it? cried his wife impatiently. You want to tell me, and I have no
+objection to hearing it. This was invitation enough."""
+
+
+def prose_windows(tokenizer_file: Path, seq_len: int) -> torch.Tensor:
+    """PROSE as evaluation windows [n, seq_len + 1] of a real tokenizer: text a trained model predicts well."""
+    from tokenizers import Tokenizer
+
+    ids = Tokenizer.from_file(str(tokenizer_file)).encode(PROSE).ids
+    return torch.tensor([ids[i:i + seq_len + 1] for i in range(0, len(ids) - seq_len - 1, seq_len)])

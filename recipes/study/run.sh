@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # The study on the scale-model teacher, step by step; each step is `headstart run` on one recipe, so
-# running this again continues where it was cut off (finished steps are replayed in seconds).
-# Run from the repository root: bash recipes/study/run.sh  (log: nohup bash recipes/study/run.sh > study.log &)
+# running this again continues where it was cut off (finished training runs are not trained again).
+# Run from the repository root: bash recipes/study/run.sh [RECIPE ...]  (default: all, in order;
+# in the background: nohup bash recipes/study/run.sh > study.log &), then python scripts/study_report.py
 set -euo pipefail
 hs=${HEADSTART:-.venv/bin/headstart}
+py=${PYTHON:-.venv/bin/python}
 "$hs" assets --only corpus
 data=runs/study/data
 if [ ! -f "$data/manifest.json" ]; then  # the demo's data: the teacher's tokenizer, the same held-out documents
   "$hs" prepare --tokenizer scale-teacher --input corpus:shakespeare corpus:kjv corpus:austen corpus:brown \
     --val-docs persuasion.txt hamlet.txt tempest.txt twelfth_night.txt 'cr*.txt' --out "$data"
 fi
-for recipe in "$@"; do
-  "$hs" run --config "recipes/study/$recipe.yaml"
+# the headlines first (the analyses race to their from-scratch arms), then the analyses
+all="headline-25 headline-50 rank-correlation-25 kd-losses kd-per-flop granularity-coarse-uniform
+granularity-coarse-layerwise granularity-fine-uniform granularity-fine-layerwise granularity-layers
+objective-importance objective-magnitude"
+for recipe in ${*:-$all}; do
+  case $recipe in
+    rank-correlation-25)  # 16 candidates of the headline's search, each trained briefly with KD like the study
+      "$py" recipes/study/rank_correlation.py --search runs/study/headline-25/search --teacher scale-teacher \
+        --data runs/study/data --out runs/study/rank-correlation-25 --candidates 16 --tokens 200K --kd forward_kl \
+        --seq-len 256 --batch-size 32 --micro-batch-size 32 --lr 0.002 --eval-every 20 --eval-tokens 65536 \
+        --checkpoint-every 10 ;;
+    *) "$hs" run --config "recipes/study/$recipe.yaml" ;;
+  esac
 done

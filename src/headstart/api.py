@@ -11,7 +11,6 @@ fields); it returns a typed result, whose `to_dict()` is the command's `--json` 
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,15 +64,8 @@ def prepare(config: PrepareConfig | None = None, **fields: Any) -> PrepareResult
     manifest = prepare_data(inputs=resolve_sources(cfg.input, globs=cfg.glob, encoding=cfg.encoding), out=cfg.out,
                             tokenizer=cfg.tokenizer, train_vocab_size=cfg.train_tokenizer, text_field=cfg.text_field,
                             val_fraction=cfg.val_fraction, val_docs=cfg.val_docs, seed=cfg.seed,
-                            created_by=cfg.command_line())
+                            created_by=cfg.command_line(), max_tokens=cfg.max_tokens, workers=cfg.workers)
     return PrepareResult(cfg.out, manifest["tokenizer"], manifest["dtype"], manifest["splits"])
-
-
-def _scoring(precision: str, device: Any) -> contextlib.AbstractContextManager:
-    """Where a model scores: fp32, or bf16 autocast."""
-    import torch
-
-    return torch.autocast(device.type, torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
 
 
 @dataclass
@@ -95,7 +87,7 @@ def importance(config: ImportanceConfig | None = None, **fields: Any) -> Importa
     from headstart.atomic import atomic_dir
     from headstart.eval import scoring_windows
     from headstart.model import load_model, save_model
-    from headstart.runtime import pick_device
+    from headstart.runtime import compute_autocast, pick_device
     from headstart.subnet.importance import activation_importance, magnitude_importance, permute_teacher
 
     cfg = config_or_fields(ImportanceConfig, config, fields)
@@ -104,7 +96,7 @@ def importance(config: ImportanceConfig | None = None, **fields: Any) -> Importa
     windows = scoring_windows(teacher, cfg.data, cfg.split, cfg.tokens, cfg.seq_len, what=f"teacher {cfg.teacher}")
     device = pick_device(cfg.device)
     teacher = teacher.to(device)
-    with _scoring(cfg.precision, device):
+    with compute_autocast(device, cfg.precision):
         scores = {"activation": activation_importance(teacher, windows, cfg.batch_size, progress=True),
                   "magnitude": magnitude_importance(teacher)}
     record = {"teacher": str(teacher.source_dir), "data": str(cfg.data), "split": cfg.split,
@@ -184,7 +176,7 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
                                    multiple=cfg.multiple, seed=cfg.seed, settings=cfg.strategy_settings())
         scores = _read_importance(cfg.importance) if cfg.importance else None
         if cfg.objective == "perplexity":
-            objective = PerplexityObjective(teacher, windows, cfg.batch_size)
+            objective = PerplexityObjective(teacher, windows, cfg.batch_size, cfg.precision)
         elif cfg.objective == "magnitude":
             objective = ProxyObjective(teacher.config, magnitude_importance(teacher))
         else:
@@ -195,15 +187,23 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
                   "data": str(Path(cfg.data).resolve()), "data_identity": data_identity(load_manifest(cfg.data)),
                   "budget": [budget.lo, budget.hi], **settings.to_dict(),
                   "importance": str(Path(cfg.importance).resolve()) if cfg.importance else None}
-        if cfg.precision != "fp32":
+        if cfg.precision != "auto":  # a journal of the default precision keeps the identity it had before
             header["precision"] = cfg.precision
-        with _scoring(cfg.precision, device):
-            summary = run_search(teacher, space, budget, objective, settings, cfg.out, header, ranks.rank,
-                                 ranks.world_size, seeds=seeds)
+        summary = run_search(teacher, space, budget, objective, settings, cfg.out, header, ranks.rank,
+                             ranks.world_size, seeds=seeds)
     finally:
         close_ranks(ranks)
     return SearchResult(str(cfg.out), summary["evaluations"], summary["replayed"], summary["best"],
                         len(summary["pareto"]))
+
+
+def _push(folder: str | Path, repo: str | None) -> str | None:
+    """Upload a written model folder when asked (rank 0 only); the commit's URL."""
+    import os
+
+    from headstart.model.hub import push_to_hub
+
+    return push_to_hub(Path(folder), repo) if repo and os.environ.get("RANK", "0") == "0" else None
 
 
 @dataclass
@@ -213,10 +213,14 @@ class ExtractResult(Result):
     teacher_params: int
     stock_class: bool  # loads with the family's own transformers class (else headstart's remote code)
     spec: dict[str, Any]
+    pushed: str | None = None  # the hub commit's URL, with push_to_hub
     summary: str = field(default="", repr=False)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "pushed" or v}
+
     def describe(self) -> str:
-        return f"wrote {self.out}: {self.summary}"
+        return f"wrote {self.out}: {self.summary}" + (f"\npushed to {self.pushed}" if self.pushed else "")
 
 
 def extract(config: ExtractConfig | None = None, **fields: Any) -> ExtractResult:
@@ -241,7 +245,7 @@ def extract(config: ExtractConfig | None = None, **fields: Any) -> ExtractResult
     stock = exportable_as_hf(student)
     why = "layer-wise widths" if not student.is_uniform else f"a shape {teacher.config.family}'s class cannot hold"
     kind = f"stock {teacher.config.family} class" if stock else f"headstart remote-code class ({why})"
-    return ExtractResult(str(out), n, total, stock, spec.to_dict(teacher.config),
+    return ExtractResult(str(out), n, total, stock, spec.to_dict(teacher.config), _push(out, cfg.push_to_hub),
                          f"{human(n)} parameters ({100 * n / total:.1f}% of the teacher), {spec.summary()}; {kind}")
 
 
@@ -255,13 +259,15 @@ class TrainResult(Result):
     val_loss: float
     val_ppl: float
     summary: dict[str, Any] = field(repr=False)  # all of OUT/summary.json: compute ledger, speed, hardware
+    pushed: str | None = None  # the hub commit's URL of final/, with push_to_hub
 
     def to_dict(self) -> dict[str, Any]:
         return self.summary
 
     def describe(self) -> str:
         return (f"trained {self.tokens:,} tokens in {self.steps} steps: validation loss {self.val_loss:.4f} "
-                f"(perplexity {self.val_ppl:.2f}); model in {self.final}")
+                f"(perplexity {self.val_ppl:.2f}); model in {self.final}"
+                + (f"\npushed to {self.pushed}" if self.pushed else ""))
 
 
 def train(config: TrainConfig | None = None, resume: bool = False, **fields: Any) -> TrainResult:
@@ -273,7 +279,8 @@ def train(config: TrainConfig | None = None, resume: bool = False, **fields: Any
     cfg = config_or_fields(TrainConfig, config, fields)
     cfg.check()
     s = train_loop(cfg, resume=resume)
-    return TrainResult(s["out"], s["final"], s["tokens"], s["steps"], s["resumed_at"], s["val_loss"], s["val_ppl"], s)
+    return TrainResult(s["out"], s["final"], s["tokens"], s["steps"], s["resumed_at"], s["val_loss"], s["val_ppl"], s,
+                       _push(s["final"], cfg.push_to_hub))
 
 
 @dataclass
@@ -287,17 +294,20 @@ class Evaluation(Result):
     tokens: int | None = None
     seconds: float | None = None
     tokens_per_s: float | None = None
-    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> items, acc, acc_norm, chance
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> items, acc, acc_norm, acc_bytes, ...
+    backend: str = "headstart"  # who scored the tasks
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and (k != "tasks" or v)}
+        return {k: v for k, v in asdict(self).items() if v is not None and (k != "tasks" or v) and k != "backend"}
 
     def describe(self) -> str:
         lines = [f"{self.model} on {self.data} ({self.split}, {self.tokens} tokens, seq {self.seq_len}): loss "
                  f"{self.loss:.4f}  perplexity {self.perplexity:.2f}  {self.tokens_per_s:.0f} tokens/s"] if self.data \
             else []
-        lines += [f"{self.model} on {task} ({r['items']} items, zero-shot): acc {r['acc']:.3f}  acc_norm "
-                  f"{r['acc_norm']:.3f}  (chance {r['chance']:.3f})" for task, r in self.tasks.items()]
+        how = ", lm-eval" if self.backend == "lm-eval" else ""
+        lines += [f"{self.model} on {task} ({r['items']} items, zero-shot{how}): acc {r['acc']:.3f}  acc_norm "
+                  f"{r['acc_norm']:.3f}  acc_bytes {r['acc_bytes']:.3f}"
+                  + (f"  (chance {r['chance']:.3f})" if "chance" in r else "") for task, r in self.tasks.items()]
         return "\n".join(lines)
 
 
@@ -307,20 +317,29 @@ def evaluate(config: EvalConfig | None = None, **fields: Any) -> Evaluation:
     from headstart.eval import evaluate_windows, scoring_windows
     from headstart.eval.downstream import evaluate_task
     from headstart.model import load_model
-    from headstart.runtime import pick_device
+    from headstart.runtime import compute_autocast, pick_device
 
     cfg = config_or_fields(EvalConfig, config, fields)
     cfg.check()
     device = pick_device(cfg.device)
-    model = load_model(cfg.model).to(device)
-    result = Evaluation(str(cfg.model))
-    with _scoring(cfg.precision, device):
+    ours = cfg.backend == "headstart"
+    model = load_model(cfg.model).to(device) if cfg.data or ours else None  # lm-eval loads the folder itself
+    result = Evaluation(str(cfg.model), backend=cfg.backend)
+    with compute_autocast(device, cfg.precision):
         if cfg.data:
             windows = scoring_windows(model, cfg.data, cfg.split, cfg.tokens, cfg.seq_len, what=f"model {cfg.model}")
             scored = evaluate_windows(model, windows, cfg.batch_size, progress=True)
-            result = Evaluation(str(cfg.model), str(cfg.data), cfg.split, windows.shape[1] - 1, **scored.to_dict())
-        for task in cfg.tasks or []:
+            result = Evaluation(str(cfg.model), str(cfg.data), cfg.split, windows.shape[1] - 1, **scored.to_dict(),
+                                backend=cfg.backend)
+        for task in (cfg.tasks or []) if ours else []:
             result.tasks[task] = evaluate_task(model, task, cfg.limit or None, cfg.batch_size).to_dict()
+    if cfg.tasks and not ours:
+        from headstart.eval.harness import evaluate_with_lm_eval
+        from headstart.model import resolve_model_dir
+
+        scored_by_lm_eval = evaluate_with_lm_eval(resolve_model_dir(cfg.model), cfg.tasks, cfg.limit or None,
+                                                  cfg.batch_size, str(device))
+        result.tasks = {task: {k: v for k, v in r.items() if k != "samples"} for task, r in scored_by_lm_eval.items()}
     return result
 
 

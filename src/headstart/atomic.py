@@ -34,6 +34,21 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
+def disk_failures(path: str | os.PathLike) -> Iterator[None]:
+    """A write to `path` that failed because of the disk (full, read-only, no permission) becomes the one-line
+    error; what was there before is for the caller to keep."""
+    path = Path(path)
+    try:
+        yield
+    except OSError as err:
+        raise (write_failure(err, path) or err) from None
+    except RuntimeError:  # torch.save reports a full disk as "unexpected pos"; tell it apart by the free space
+        if _disk_full(path.parent):
+            raise write_failure(OSError(errno.ENOSPC, "No space left on device"), path) from None
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
     path = Path(path)
@@ -42,15 +57,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        tmp_path.chmod(0o666 & ~_umask())  # after the block: writers such as safetensors' replace the file
-        os.replace(tmp_path, path)
-    except OSError as err:  # the old file is untouched; a full disk is one line, not a traceback
-        raise (write_failure(err, path) or err) from None
-    except RuntimeError:  # torch.save reports a full disk as "unexpected pos"; tell it apart by the free space
-        if _disk_full(path.parent):
-            raise write_failure(OSError(errno.ENOSPC, "No space left on device"), path) from None
-        raise
+        with disk_failures(path):
+            yield tmp_path
+            tmp_path.chmod(0o666 & ~_umask())  # after the block: writers such as safetensors' replace the file
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

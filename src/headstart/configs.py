@@ -14,15 +14,18 @@ from pathlib import Path
 
 from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
+from headstart.model.hub import PUSH_HELP
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
 from headstart.settings import Config, setting
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES
 
 SPLITS = ("train", "validation")
-PRECISIONS = ("fp32", "bf16")  # of scoring: fp32 unless asked (training's own adds "auto")
+PRECISIONS = ("fp32", "bf16")  # of scoring: fp32 unless asked
+SEARCH_PRECISIONS = ("auto", "fp32", "bf16")  # search's (and training's): bf16 on GPUs unless asked
 DTYPES = ("float32", "bfloat16", "float16")
 OBJECTIVES = ("perplexity", "importance", "magnitude")
+BACKENDS = ("headstart", "lm-eval")
 _STRATEGY = StrategySettings()
 DEVICE_HELP = "auto, cpu, cuda or cuda:N (under torchrun: each rank's)"
 PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
@@ -49,6 +52,10 @@ class PrepareConfig(Config):
                                          "0.05 if not given, or 0 with --val-docs")
     val_docs: list[str] | None = setting(None, "inputs that go to validation whole (globs)")
     seed: int = setting(0, "seed of the validation pick")
+    max_tokens: int | None = setting(None, "keep the first documents holding this many tokens (e.g. 2B; both "
+                                     "splits), reading no further")
+    workers: int | None = setting(None, "tokenize in this many processes (none given: one, its batch encode on "
+                                  "every core)")
 
     required = ("input", "out")
 
@@ -79,6 +86,8 @@ class PrepareConfig(Config):
             words += ["--glob", *self.glob]
         if self.encoding != "utf-8":
             words += ["--encoding", self.encoding]
+        if self.max_tokens is not None:
+            words += ["--max-tokens", str(self.max_tokens)]
         return shlex.join(words)
 
 
@@ -138,7 +147,7 @@ class SearchConfig(Config):
     bins: int = setting(_STRATEGY.bins, "stratified: sub-bins of the budget")
     seed: int = setting(0, "seed of the search")
     device: str = setting("auto", DEVICE_HELP)
-    precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
+    precision: str = setting("auto", "auto is bf16 autocast on GPU, fp32 on CPU", SEARCH_PRECISIONS)
 
     required = ("teacher", "data", "out", "budget")
     positive = ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple", "bins")
@@ -171,6 +180,14 @@ MODEL_OUT_HELP = ("Hugging Face folder to write; an earlier headstart model ther
 OVERWRITE_HELP = "replace an existing --out folder that headstart did not write (never a file)"
 
 
+def check_push_repo(repo: str | None) -> None:
+    """A --push-to-hub repo id, checked before any work (so `headstart run` refuses a bad one before any step)."""
+    if repo:
+        from headstart.model.hub import check_repo_id
+
+        check_repo_id(repo)
+
+
 def is_headstart_model(folder: Path) -> bool:
     """A model folder headstart wrote (its config.json says so): what extract and init may replace unasked."""
     try:
@@ -193,12 +210,14 @@ class ExtractConfig(Config):
     out: str = setting("", MODEL_OUT_HELP)
     overwrite: bool = setting(False, OVERWRITE_HELP)
     dtype: str | None = setting(None, "weight dtype of the folder (default: the teacher's)", DTYPES)
+    push_to_hub: str | None = setting(None, PUSH_HELP)
 
     required = ("teacher", "spec", "out")
 
     def check(self) -> None:
         super().check()
         check_model_out(self.out, self.overwrite)
+        check_push_repo(self.push_to_hub)
 
 
 @dataclass
@@ -211,6 +230,8 @@ class EvalConfig(Config):
     tasks: list[str] | None = setting(None, f"zero-shot multiple-choice tasks ({', '.join(TASKS)}); needs "
                                       "`headstart assets --only evalsets`")
     limit: int = setting(500, "items per task, the first ones (0: all)")
+    backend: str = setting("headstart", "who scores --tasks: headstart, or lm-evaluation-harness itself (pip install "
+                           "lm-eval), both on the offline task files", BACKENDS)
     batch_size: int = setting(8, "windows or items per forward pass")
     device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
@@ -226,6 +247,10 @@ class EvalConfig(Config):
             raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
         for task in self.tasks or []:
             check_task_name(task)
+        if self.backend == "lm-eval":
+            from headstart.eval.harness import check_lm_eval_tasks
+
+            check_lm_eval_tasks(self.tasks or [])
 
 
 @dataclass

@@ -17,6 +17,9 @@ for this run. The pipeline fills in the fields that join the steps; a recipe tha
     baselines   baselines/ARM/         optional: arms trained like the student for comparison (see
                                        headstart.compare.arms); the report races them to the from-scratch
                                        arm's final perplexity in tokens and FLOPs (comparison_*.png)
+    variants    variants/NAME/         optional: the student's sub-network trained with other settings, as arms
+                                       too; with `stop_at_reference: true` the from-scratch arm trains first
+                                       and every other run stops at its final perplexity (marked (stopped))
 
 Each finished step records its settings in steps/; a second run keeps every step whose settings and
 inputs are unchanged (with nothing changed it only prints the report), reruns the ones that changed
@@ -42,7 +45,18 @@ import yaml
 
 from headstart import api
 from headstart.atomic import write_json_atomic, write_text_atomic
-from headstart.compare.arms import ARMS, REFERENCE, arm_train_section, parse_baselines, sweep_folder
+from headstart.compare.arms import (
+    REFERENCE,
+    REPORT_ORDER,
+    ArmPlan,
+    arm_train_section,
+    best_rate,
+    final_perplexity,
+    full_runs,
+    parse_arms,
+    short_sweep,
+    sweep_folder,
+)
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
 from headstart.configs import EvalConfig, ExtractConfig, ImportanceConfig, PrepareConfig, SearchConfig
 from headstart.errors import UsageError
@@ -68,7 +82,7 @@ JOINING = {
     "eval": ("model", "data", "tokens", "seq_len"),  # the windows of training's validation
 }
 INPUTS = ("teacher", "data", "importance", "spec", "student", "model")  # joining fields that name what a step reads
-TOP = ("out", "teacher", "data", "baselines")
+TOP = ("out", "teacher", "data", "baselines", "variants", "stop_at_reference")
 RECIPE_HELP = "a YAML or JSON file: out, teacher, and a section per step (see `headstart run --help`)"
 
 
@@ -85,7 +99,8 @@ class PipelineConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # arm -> training overrides, `lr` a list
+    arms: tuple[ArmPlan, ...] = ()  # baselines and variants, trained beside the student (compare.arms)
+    stop_at_reference: bool = False  # every other run stops once it reaches the from-scratch arm's final perplexity
 
     @property
     def data_dir(self) -> Path:
@@ -99,8 +114,10 @@ class PipelineConfig:
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe: loading it gives this config again."""
         top = {"out": str(self.out), "teacher": self.teacher, "data": str(self.data) if self.data else None}
-        return {**top, **{step: self.section(step) for step in STEPS if getattr(self, step) is not None},
-                "baselines": self.baselines}
+        arms = {kind: {a.name: a.overrides for a in self.arms if a.folder.startswith(kind + "/")}
+                for kind in ("baselines", "variants")}
+        return {**top, **{step: self.section(step) for step in STEPS if getattr(self, step) is not None}, **arms,
+                "stop_at_reference": self.stop_at_reference}
 
 
 def _section(raw: dict[str, Any], step: str, where: str) -> dict[str, Any]:
@@ -129,7 +146,7 @@ def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[st
     unknown = sorted(set(raw) - {*TOP, *STEPS})
     if unknown:
         raise UsageError(f"{where} has unknown keys {', '.join(unknown)}", f"{closest(unknown[0], [*TOP, *STEPS])}use "
-                         f"out, teacher, data, baselines and the step sections {', '.join(STEPS)}")
+                         f"{', '.join(TOP)} and the step sections {', '.join(STEPS)}")
     for key in ("out", "teacher"):
         if not raw.get(key):
             raise UsageError(f"{where} names no {key}", f"add `{key}: ...` to it")
@@ -143,12 +160,16 @@ def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[st
     if sections["train"].get("tokens") is None:
         raise UsageError(f"{where} gives training no token budget", "add `tokens: 10M` under train")
     train = dataclasses.asdict(TrainConfig(**sections["train"]))
-    baselines = parse_baselines(raw.get("baselines"), train, where)
+    arms = parse_arms(raw.get("baselines"), raw.get("variants"), train, where)
+    stop = raw.get("stop_at_reference", False)
+    if not isinstance(stop, bool) or (stop and not any(arm.name == REFERENCE for arm in arms)):
+        raise UsageError(f"{where}: stop_at_reference needs true or false, and a `{REFERENCE}` baseline",
+                         f"add `{REFERENCE}: {{}}` under baselines, or drop stop_at_reference")
     optional = ("prepare", "importance")  # absent: None
     configs = {step: SECTIONS[step](**sections[step]) if raw.get(step) or step not in optional else None
                for step in STEPS}
     return PipelineConfig(Path(raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
-                          baselines=baselines, **configs)
+                          arms=tuple(arms), stop_at_reference=stop, **configs)
 
 
 @dataclass(frozen=True)
@@ -157,10 +178,17 @@ class Step:
     command: str  # the headstart command that runs it
     config: Any  # its full config, joined to the steps before it
     key: str = ""  # unique among the steps: its record's name (the two evals are eval:teacher, eval:student)
+    pick_lr: tuple[tuple[str, Path], ...] = ()  # train at the best of these (rate, sweep run) once they ran
+    stop_at: tuple[Path, ...] = ()  # stop at the best final perplexity of these runs (the reference arm's)
 
     @property
     def record(self) -> str:
         return re.sub(r"[^A-Za-z0-9._-]+", "_", self.key or self.name)
+
+    @property
+    def decided_by(self) -> list[Path]:
+        """The runs before it whose results set some of its settings (its rate, its target)."""
+        return [folder for _, folder in self.pick_lr] + list(self.stop_at)
 
 
 def plan(recipe: PipelineConfig) -> list[Step]:
@@ -173,7 +201,7 @@ def plan(recipe: PipelineConfig) -> list[Step]:
         tokenizer = prepare.tokenizer if prepare.tokenizer or prepare.train_tokenizer else teacher
         steps.append(Step("prepare", "prepare", join(prepare, tokenizer=tokenizer, out=data)))
     importance_json = str(out / "importance" / "importance.json")
-    if recipe.importance or "firstk_kd" in recipe.baselines:
+    if recipe.importance or any(arm.arm.strategy == "oneshot" for arm in recipe.arms):
         steps.append(Step("importance", "importance", join(recipe.importance or ImportanceConfig(), teacher=teacher,
                                                            data=data, out=str(out / "importance"))))
     seeded = importance_json if recipe.importance else None
@@ -185,28 +213,62 @@ def plan(recipe: PipelineConfig) -> list[Step]:
                                                               spec=str(where / "search" / "best.json"),
                                                               out=str(where / "student"))))
 
-    def train(name: str, student: Path, run_dir: Path, section: dict[str, Any]) -> None:
+    def train(name: str, student: Path, run_dir: Path, section: dict[str, Any],
+              pick_lr: tuple[tuple[str, Path], ...] = (), stop_at: tuple[Path, ...] = ()) -> None:
         joined = {"student": str(student), "data": data, "out": str(run_dir),
                   "teacher": teacher if section.get("kd") else None}
-        steps.append(Step(name, "train", make(TrainConfig, section | joined, f"recipe: {name}")))
+        steps.append(Step(name, "train", make(TrainConfig, section | joined, f"recipe: {name}"),
+                          pick_lr=pick_lr, stop_at=stop_at))
+
+    def arm_steps(arm: ArmPlan, stop_at: tuple[Path, ...]) -> None:
+        where, student = out / arm.folder, out / "student"
+        if arm.arm.strategy is not None:
+            importance = importance_json if arm.arm.strategy == "oneshot" else seeded
+            search_and_extract(where, f"{arm.name}:", strategy=arm.arm.strategy, importance=importance)
+            student = where / "student"
+        lrs, short = arm.overrides["lr"], arm.overrides.get("sweep_tokens")
+        if short is not None:  # the rates at a short budget, then the best at the full one
+            sweep = tuple(short_sweep(where, lrs))
+            for lr, (_, folder) in zip(lrs, sweep, strict=True):
+                section = arm_train_section(recipe.section("train"), arm.arm, arm.overrides, lr)
+                train(f"{arm.name}:sweep lr={lr}", student, folder, {**section, "tokens": short})
+            train(f"{arm.name}:train", student, where / "train",
+                  arm_train_section(recipe.section("train"), arm.arm, arm.overrides, lrs[0]), sweep, stop_at)
+            return
+        for lr in lrs:
+            section = arm_train_section(recipe.section("train"), arm.arm, arm.overrides, lr)
+            train(f"{arm.name}:train" + (f" lr={lr}" if len(lrs) > 1 else ""), student,
+                  where / sweep_folder(lrs, lr), section, stop_at=stop_at)
 
     search_and_extract(out, "")
-    train("train", out / "student", out / "train", recipe.section("train"))
-    for name, overrides in recipe.baselines.items():
-        arm, where = ARMS[name], out / "baselines" / name
-        student = out / "student"
-        if arm.strategy is not None:
-            importance = importance_json if arm.strategy == "oneshot" else seeded
-            search_and_extract(where, f"{name}:", strategy=arm.strategy, importance=importance)
-            student = where / "student"
-        for lr in overrides["lr"]:
-            section = arm_train_section(recipe.section("train"), arm, overrides, lr)
-            train(f"{name}:train" + (f" lr={lr}" if len(overrides["lr"]) > 1 else ""), student,
-                  where / sweep_folder(overrides["lr"], lr), section)
+    # racing: the from-scratch arm first, then every other run stops at its final perplexity
+    reference = next((a for a in recipe.arms if a.name == REFERENCE), None) if recipe.stop_at_reference else None
+    stop_at: tuple[Path, ...] = ()
+    if reference is not None:
+        arm_steps(reference, ())
+        stop_at = tuple(full_runs(out / reference.folder, reference.overrides))
+    train("train", out / "student", out / "train", recipe.section("train"), stop_at=stop_at)
+    for arm in recipe.arms:
+        if arm is not reference:
+            arm_steps(arm, stop_at)
     windows = {"data": data, "tokens": recipe.train.eval_tokens, "seq_len": recipe.train.seq_len}
     for who, model in (("teacher", teacher), ("student", str(out / "train" / "final"))):
         steps.append(Step("eval", "eval", join(recipe.eval, model=model, **windows), key=f"eval:{who}"))
     return steps
+
+
+def _resolved(ranks: Ranks, step: Step) -> Any:
+    """The step's config with the settings the runs before it decide: a swept rate's best, the race's target."""
+    cfg = step.config
+    if step.pick_lr:
+        lr = best_rate(list(step.pick_lr))
+        cfg = dataclasses.replace(cfg, lr=float(lr))
+        _say(ranks, f"{step.name}: learning rate {lr}, the best of its sweep")
+    if step.stop_at:
+        target = min(final_perplexity(run) for run in step.stop_at)
+        cfg = dataclasses.replace(cfg, stop_below=target)
+        _say(ranks, f"{step.name}: stops at perplexity {target:.2f}, the from-scratch arm's final one")
+    return cfg
 
 
 def _already_prepared(cfg: PrepareConfig) -> bool:
@@ -253,6 +315,7 @@ def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[s
         except (OSError, json.JSONDecodeError):
             record = None
         reads = [Path(cfg[name]) for name in INPUTS if name in JOINING[step.command] and cfg.get(name)]
+        reads += step.decided_by
         upstream = next((p for p in reads for done in rerun if p == done or done in p.parents), None)
         out = Path(cfg["out"]) if cfg.get("out") else None
         if step.command == "prepare":
@@ -329,10 +392,11 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
                 ran.append(step.name)
                 if step.command in DISTRIBUTED_STEPS or ranks.is_main:
                     function = getattr(api, FUNCTIONS[step.command])
-                    result = function(step.config, resume=True) if step.command == "train" else function(step.config)
+                    cfg = _resolved(ranks, step)
+                    result = function(cfg, resume=True) if step.command == "train" else function(cfg)
                     _say(ranks, result.describe())
                     summary = result.to_dict()
-                    if ranks.is_main:
+                    if ranks.is_main:  # the planned config: what a rerun's plan is compared with
                         write_json_atomic(_record_file(recipe, step), {"config": dataclasses.asdict(step.config),
                                                                         "result": summary})
                 if step.command not in DISTRIBUTED_STEPS:
@@ -358,17 +422,20 @@ def _arm_runs(recipe: PipelineConfig, summaries: dict[str, Any]) -> list[ArmRuns
     student_label = "sub-network + KD (the student)" if recipe.train.kd else "sub-network (the student)"
     student_params = summaries["extract"]["params"]
     student = ArmRuns("student", student_label, student_params, {str(recipe.train.lr): recipe.out / "train"})
-    arms = []
-    for name in ARMS:
-        if name == "firstk_kd":
-            arms.append(student)
-        if name not in recipe.baselines:
-            continue
-        lrs = recipe.baselines[name]["lr"]
-        where = recipe.out / "baselines" / name
-        params = summaries[f"{name}:extract"]["params"] if ARMS[name].strategy else student_params
-        arms.append(ArmRuns(name, ARMS[name].label, params, {str(lr): where / sweep_folder(lrs, lr) for lr in lrs}))
-    return arms
+    runs = {"student": student}
+    for plan in recipe.arms:
+        params = summaries[f"{plan.name}:extract"]["params"] if plan.arm.strategy else student_params
+        lrs, where, short = plan.overrides["lr"], recipe.out / plan.folder, plan.overrides.get("sweep_tokens")
+        if short is not None:
+            sweep = short_sweep(where, lrs)
+            finals = {lr: final_perplexity(folder) for lr, folder in sweep}
+            runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params, {best_rate(sweep): where / "train"},
+                                      finals, short)
+        else:
+            runs[plan.name] = ArmRuns(plan.name, plan.arm.label, params,
+                                      dict(zip(map(str, lrs), full_runs(where, plan.overrides), strict=True)))
+    order = [*REPORT_ORDER, *(plan.name for plan in recipe.arms if plan.name not in REPORT_ORDER)]
+    return [runs[name] for name in order if name in runs]
 
 
 def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]:
@@ -387,7 +454,7 @@ def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]
         "tokens_scored": student_eval["tokens"],
         "tasks": {task: {"teacher": teacher_eval["tasks"][task], "student": result}
                   for task, result in student_eval.get("tasks", {}).items()},
-        "comparison": comparison if recipe.baselines else None,
+        "comparison": comparison if recipe.arms else None,
         "steps": summaries,
     }
     write_json_atomic(recipe.out / "eval.json", result)
@@ -404,7 +471,7 @@ def _print_headline(recipe: PipelineConfig, result: dict[str, Any]) -> None:
           + (f"untrained {untrained:.2f}, " if untrained is not None else "")
           + f"after {result['student']['tokens']:,} tokens {result['student']['perplexity']:.2f} "
           f"(on {result['tokens_scored']:,} held-out tokens); written {recipe.out / 'eval.json'}")
-    if recipe.baselines:
+    if recipe.arms:
         print(f"headstart run: the head start, on the same {result['tokens_scored']:,} held-out tokens "
               f"(report: {recipe.out / 'report.md'}):\n{comparison_table(result['comparison'])}")
 
@@ -454,6 +521,9 @@ def _comparison_section(comparison: dict[str, Any] | None) -> str:
             "log-perplexity between validation points; ≤ marks a bound (reached at the first point), and the "
             "ratios are the from-scratch arm's tokens and FLOPs over the arm's." if comparison["reference"] else
             "No `random` arm: nothing to race to.")
+    if any(row.get("stopped") for row in comparison["arms"].values()):
+        race += (" Runs marked (stopped) ran the same schedule as the others and stopped once they reached that "
+                 "perplexity (stop_at_reference): their perplexity is where they stopped, not a final one.")
     return f"""
 ## The head start
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -37,3 +38,16 @@ def describe_hardware(device: torch.device, world_size: int = 1) -> str:
         return f"{world_size} x {name}" if world_size > 1 else name
     processes = f", {world_size} processes" if world_size > 1 else ""
     return f"{os.cpu_count()} CPU cores ({cpu_model()}, {torch.get_num_threads()} threads{processes})"
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on GPUs by default; fp32 (no autocast) on CPUs unless asked."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def compute_autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
+    """The arithmetic `precision` asks for on `device`: bf16 autocast, or plain fp32 (a no-op context)."""
+    dtype = autocast_dtype(precision, device)
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()

@@ -3,6 +3,7 @@ it needs to reach the reference arm's final perplexity (as a table, JSON, and tw
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ class ArmRuns:
     label: str
     params: int
     runs: dict[str, Path]  # learning rate (as written in the recipe) -> training run folder
+    sweep: dict[str, float] | None = None  # a sweep at a shorter budget: rate -> its final perplexity there
+    sweep_tokens: int | None = None
 
     def curves(self) -> dict[str, list[CurvePoint]]:
         return {lr: read_curve(folder) for lr, folder in self.runs.items()}
@@ -41,11 +44,14 @@ def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
     result: dict[str, Any] = {"reference": reference if ref else None, "target_perplexity": target, "arms": {}}
     for name, (arm, best, curves) in kept.items():
         curve = curves[best]
+        summary = arm.runs[best] / "summary.json"
+        stopped = summary.is_file() and json.loads(summary.read_text()).get("stopped_at") is not None
         row: dict[str, Any] = {
             "label": arm.label, "params": arm.params, "lr": best, "run": str(arm.runs[best]),
-            "sweep": {lr: _final(c) for lr, c in curves.items()} if len(curves) > 1 else None,
+            "sweep": arm.sweep or ({lr: _final(c) for lr, c in curves.items()} if len(curves) > 1 else None),
+            "sweep_tokens": arm.sweep_tokens,
             "perplexity_untrained": curve[0].perplexity if curve and curve[0].step == 0 else None,
-            "perplexity": _final(curve), "tokens": curve[-1].tokens if curve else 0,
+            "perplexity": _final(curve), "stopped": stopped, "tokens": curve[-1].tokens if curve else 0,
             "flops": curve[-1].flops if curve else 0.0,
             "curve": [[p.tokens, p.flops, p.perplexity] for p in curve],
         }
@@ -91,7 +97,9 @@ def comparison_table(result: dict[str, Any]) -> str:
         f"tokens to {target:.2f} | fewer tokens | FLOPs to {target:.2f} | fewer FLOPs |" if race else "")
     lines = [head, "|" + "---|" * (4 + 4 * race)]
     for row in result["arms"].values():
-        cells = [row["label"], f"{row['params'] / 1e6:.2f}M", f"{float(row['lr']):g}", f"{row['perplexity']:.2f}"]
+        stopped = " (stopped)" if row.get("stopped") else ""
+        cells = [row["label"], f"{row['params'] / 1e6:.2f}M", f"{float(row['lr']):g}",
+                 f"{row['perplexity']:.2f}{stopped}"]
         if race:
             r = row["to_reference"]
             bound = "≤ " if r["bound"] else ""
@@ -109,8 +117,10 @@ def sweep_lines(result: dict[str, Any]) -> str:
     for row in result["arms"].values():
         if row["sweep"]:
             rates = ", ".join(f"{float(lr):g}: {ppl:.2f}" for lr, ppl in row["sweep"].items())
-            lines.append(f"- {row['label']}: learning rate swept ({rates}); kept {float(row['lr']):g}, the best "
-                         "final perplexity.")
+            budget = f" at {row['sweep_tokens']:,} tokens" if row.get("sweep_tokens") else ""
+            then = ", then trained at the full budget" if row.get("sweep_tokens") else ""
+            lines.append(f"- {row['label']}: learning rate swept{budget} ({rates}); kept {float(row['lr']):g}, the "
+                         f"best final perplexity{then}.")
     return "\n".join(lines)
 
 
@@ -131,6 +141,7 @@ def plot_comparison(result: dict[str, Any], out_dir: Path, teacher_perplexity: f
             ax.axhline(teacher_perplexity, ls=":", lw=1, color="black", label="teacher")
         if positive:  # step 0 sits at x = 0, on the linear stretch of the axis
             ax.set_xscale("symlog", linthresh=min(positive))
+            ax.set_xlim(left=0)
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("validation perplexity")

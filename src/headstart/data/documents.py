@@ -136,7 +136,7 @@ def _hf_source(spec: str) -> Source:
     if importlib.util.find_spec("datasets") is None:
         raise UsageError(
             f"input {spec} is a Hugging Face dataset, but the `datasets` package is not installed",
-            "pip install datasets (and have network access), or give local .txt/.jsonl/.parquet files",
+            "pip install 'headstart[hf]' (or datasets), or give local .txt/.jsonl/.parquet files",
         )
     return Source(path=spec, name=spec[len(HF_PREFIX) :], kind="hf")
 
@@ -264,24 +264,6 @@ def _read_parquet(path: str, field: str) -> Iterator[str]:
                 yield value
 
 
-def _read_hf(spec: str, field: str) -> Iterator[str]:
-    """`hf:NAME` or `hf:NAME:CONFIG`, split "train"; needs `datasets` and a network (or its cache)."""
-    import datasets
-
-    name, _, config = spec.partition(":")
-    try:
-        dataset = datasets.load_dataset(name, config or None, split="train")
-    except Exception as err:  # datasets raises many types for a name it cannot fetch
-        raise UsageError(
-            f"could not load Hugging Face dataset {spec!r} ({err})", "check the name and the network"
-        ) from err
-    if field not in dataset.column_names:
-        raise UsageError(f"dataset {spec!r} has no column {field!r}", "name the text column with --text-field")
-    for value in dataset[field]:
-        if _is_text(value, f"dataset {spec!r} column {field!r}"):
-            yield value
-
-
 def read_documents(source: Source, text_field: str = "text") -> Iterator[str]:
     """The source's non-blank documents, in their order in the file."""
     if source.kind == "txt":
@@ -290,4 +272,6 @@ def read_documents(source: Source, text_field: str = "text") -> Iterator[str]:
         return _read_jsonl(source, text_field)
     if source.kind == "parquet":
         return _read_parquet(source.path, text_field)
-    return _read_hf(source.name, text_field)
+    from headstart.data.hub import read_hf
+
+    return read_hf(source.name, text_field, _is_text)

@@ -2,7 +2,8 @@
 
 Window i holds tokens [i*seq_len, i*seq_len + seq_len + 1): seq_len inputs and, shifted by one,
 their targets, so consecutive windows share one boundary token and every token after the first
-is predicted exactly once per epoch. A batch is a function of (seed, index) alone, so a resumed
+is predicted exactly once per epoch. Windows are read across shard boundaries as from one
+file: a window may begin in one shard and end in the next. A batch is a function of (seed, index) alone, so a resumed
 run asks for batch k and gets what an uninterrupted run would have seen.
 """
 
@@ -24,21 +25,18 @@ class TokenWindows:
         self.manifest = load_manifest(data_dir)
         self.split = split
         self.seq_len = seq_len
-        tokens = open_split(self.manifest, split)
-        n_windows = (len(tokens) - 1) // seq_len
-        if n_windows < 1:
+        self._tokens = open_split(self.manifest, split)
+        self._n_windows = (len(self._tokens) - 1) // seq_len
+        if self._n_windows < 1:
             raise UsageError(
-                f"the {split} split of {data_dir} has {len(tokens)} tokens, too few for one window of {seq_len + 1}",
+                f"the {split} split of {data_dir} has {len(self._tokens)} tokens, too few for one window of "
+                f"{seq_len + 1}",
                 "prepare more text or use a shorter sequence length",
             )
-        stride = tokens.strides[0]
-        self._windows = np.lib.stride_tricks.as_strided(
-            tokens, shape=(n_windows, seq_len + 1), strides=(seq_len * stride, stride), writeable=False
-        )
         self._order: tuple[tuple[int, int], np.ndarray] | None = None  # ((seed, epoch), permutation), last used
 
     def __len__(self) -> int:
-        return len(self._windows)
+        return self._n_windows
 
     def _permutation(self, seed: int, epoch: int) -> np.ndarray:
         """Each epoch visits every window once, in an order fixed by (seed, epoch)."""
@@ -47,7 +45,7 @@ class TokenWindows:
         return self._order[1]
 
     def _gather(self, window_ids: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(self._windows[window_ids].astype(np.int64))
+        return torch.from_numpy(self._tokens.windows(window_ids * self.seq_len, self.seq_len + 1))
 
     def batch(self, index: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
         """This rank's rows of global batch `index`: a LongTensor [batch_size // world_size, seq_len + 1].

@@ -12,8 +12,9 @@ import contextlib
 import hashlib
 import itertools
 import json
-import os
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from transformers import PreTrainedTokenizerBase
 
 from headstart.atomic import resumable_dir, write_json_atomic
 from headstart.data.documents import Source, read_documents, resolve_sources
-from headstart.data.shards import FORMAT, MANIFEST, SPLITS, SplitWriter, token_dtype
+from headstart.data.encode import encoded_batches
+from headstart.data.shards import FORMAT, MANIFEST, SHARD_TOKENS, SPLITS, SplitWriter, token_dtype
 from headstart.data.split import choose_validation, matching_sources, resolve_val_fraction
 from headstart.data.tokenizer import (
     backend_of,
@@ -37,7 +39,7 @@ from headstart.errors import UsageError
 from headstart.progress import progress_bar
 
 BATCH_CHARS = 1 << 22  # text per batch-encode call: big enough to keep every core busy
-PROGRESS = "progress.json"  # in the work folder while tokenizing: how far the shard files are good
+PROGRESS = "progress.json"  # in the work folder while tokenizing: how far the shards are good
 TOKENIZER_DONE = "trained.json"  # in the work folder's tokenizer/: the trained BPE is whole
 
 
@@ -49,19 +51,89 @@ def _check_out_dir(out: Path) -> None:
         )
 
 
-def _measure(sources: list[Source], text_field: str) -> list[np.ndarray]:
-    """UTF-8 bytes of every document, per source: what the split is decided on."""
-    sizes = [np.array([len(t.encode("utf-8")) for t in read_documents(s, text_field)], dtype=np.int64)
-             for s in progress_bar(sources, desc="measuring", unit="file")]  # a dated line every 30 s in a log
+@dataclass(frozen=True)
+class StoredTokens:
+    """The measuring pass's token ids under --max-tokens, on disk: the writing pass reads them instead of
+    encoding the text a second time. Document i's ids are tokens[ends[i - 1]:ends[i]] (no eos)."""
+
+    tokens: np.ndarray
+    ends: np.ndarray
+
+    def batches(self, batches: Iterator[tuple[Any, list[str]]], first: int) -> Iterator[tuple[Any, list[np.ndarray]]]:
+        """What `encoded_batches` gives for these batches, whose first document is document `first`."""
+        for batch, texts in batches:
+            ids = range(first, first + len(texts))
+            yield batch, [self.tokens[(self.ends[i - 1] if i else 0):self.ends[i]] for i in ids]
+            first += len(texts)
+
+
+def _measure(sources: list[Source], text_field: str, tok: PreTrainedTokenizerBase | None, max_tokens: int | None,
+             store: Path | None, workers: int | None) -> tuple[list[np.ndarray], StoredTokens | None]:
+    """UTF-8 bytes of every document, per source: what the split is decided on.
+
+    With `max_tokens`, only the first documents in input order count, as many as it takes to reach
+    that many tokens of `tok` (each document's eos included): reading stops there, so a budget
+    of a few billion tokens can be cut from a corpus (or a streamed dataset) of any size. Their
+    tokens are kept in `store` for the writing pass.
+    """
+    stored = None
+    if max_tokens is None:
+        sizes = [np.array([len(t.encode("utf-8")) for t in read_documents(s, text_field)], dtype=np.int64)
+                 for s in progress_bar(sources, desc="measuring", unit="file")]  # a dated line every 30 s in a log
+    else:
+        sizes, stored = _measure_prefix(sources, text_field, tok, max_tokens, store, workers)
     if sum(len(s) for s in sizes) == 0:
         raise UsageError("the corpus is empty: the inputs hold no text", "give files that contain text")
-    return sizes
+    return sizes, stored
+
+
+def _measure_prefix(sources: list[Source], text_field: str, tok: PreTrainedTokenizerBase, max_tokens: int,
+                    store: Path, workers: int | None) -> tuple[list[np.ndarray], StoredTokens]:
+    """`_measure` of the first documents that hold `max_tokens` tokens (the last one crosses the line)."""
+    dtype = token_dtype(vocab_size(tok))
+    tok.save_pretrained(store)  # tokenizer.json, for worker processes
+    sizes: list[list[int]] = [[] for _ in sources]
+    ends: list[int] = []
+    docs = ((s, "", text) for s, source in enumerate(sources) for text in read_documents(source, text_field))
+    batches = ((batch, [text for _, _, text in batch]) for batch in _batches(docs))
+    with contextlib.closing(encoded_batches(batches, backend_of(tok), store / "tokenizer.json", dtype, workers)) as \
+            encoded, open(store / "tokens.bin", "wb") as fh:
+        for s, text, ids in _up_to(encoded, max_tokens):
+            sizes[s].append(len(text.encode("utf-8")))
+            fh.write(ids.tobytes())
+            ends.append((ends[-1] if ends else 0) + len(ids))
+    tokens = np.memmap(store / "tokens.bin", dtype, "r") if ends and ends[-1] else np.zeros(0, dtype)
+    return [np.array(z, dtype=np.int64) for z in sizes], StoredTokens(tokens, np.array(ends, dtype=np.int64))
+
+
+def _up_to(encoded: Iterator[tuple[list[tuple[int, str, str]], list[np.ndarray]]],
+           max_tokens: int) -> Iterator[tuple[int, str, np.ndarray]]:
+    """(source index, text, ids) of each document until the one that brings the count to `max_tokens`."""
+    tokens = 0
+    for batch, arrays in encoded:
+        for (s, _, text), ids in zip(batch, arrays, strict=True):
+            yield s, text, ids
+            tokens += len(ids) + 1
+            if tokens >= max_tokens:
+                return
+
+
+@contextlib.contextmanager
+def _store_beside(out: Path) -> Iterator[Path]:
+    """A scratch folder .OUT.tokens beside `out`, gone when the step ends (it is remade by a rerun)."""
+    store = out.with_name(f".{out.name}.tokens")
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    try:
+        yield store
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
 
 
 def _documents(sources: list[Source], masks: list[np.ndarray], text_field: str) -> Iterator[tuple[int, str, str]]:
-    """(source index, split, text) for every document, in input order."""
+    """(source index, split, text) for every document the masks cover (all, or a --max-tokens prefix), in order."""
     for s, source in enumerate(sources):
-        for index, text in enumerate(read_documents(source, text_field)):
+        for index, text in enumerate(itertools.islice(read_documents(source, text_field), len(masks[s]))):
             yield s, SPLITS[int(masks[s][index])], text
 
 
@@ -79,44 +151,44 @@ def _batches(docs: Iterator[tuple[int, str, str]]) -> Iterator[list[tuple[int, s
 
 
 def _tokenize_into(
-    folder: Path, tok: PreTrainedTokenizerBase, docs: Iterator[tuple[int, str, str]], n_sources: int, total_bytes: int
-) -> tuple[dict[str, dict[str, int]], np.ndarray]:
-    """Batch-encode documents into one file per split; return split totals and per-source tokens.
+    folder: Path, tok: PreTrainedTokenizerBase, docs: Iterator[tuple[int, str, str]], n_sources: int, total_bytes: int,
+    shard_tokens: int, workers: int | None = None, stored: StoredTokens | None = None,
+) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
+    """Batch-encode documents (by `workers` processes, see headstart.data.encode; or read them from `stored`)
+    into each split's shards; return split totals and per-source tokens.
 
-    After each batch the files are synced and PROGRESS records how far they are good; a run
-    that finds it (after a crash) cuts the files back to that point and goes on from there.
+    After each batch the shard in progress is synced and PROGRESS records how far each split is
+    good; a run that finds it (after a crash) keeps the finished shards before that point, cuts
+    the one it lies in back to it and goes on from there.
     """
     dtype = token_dtype(vocab_size(tok))
-    backend = backend_of(tok)
     eos = eos_id(tok)
     done = _read_progress(folder, n_sources)
     per_source = np.array(done["per_source"], dtype=np.int64)
     with contextlib.ExitStack() as stack:
-        files = {split: stack.enter_context(open(folder / f"{split}.bin", "ab")) for split in SPLITS}
-        writers = {}
-        for split, fh in files.items():
-            fh.truncate(done["splits"][split]["tokens"] * dtype.itemsize)
-            writers[split] = SplitWriter(fh, dtype, eos, **done["splits"][split])
+        writers = {split: stack.enter_context(SplitWriter(folder, split, dtype, eos, shard_tokens, **counts))
+                   for split, counts in done["splits"].items()}
         bar = stack.enter_context(progress_bar(total=total_bytes, initial=done["bytes"], unit="B", unit_scale=True,
                                                desc="tokenizing"))
-        for batch in _batches(itertools.islice(docs, done["documents"], None)):
-            encodings = backend.encode_batch_fast([text for _, _, text in batch], add_special_tokens=False)
-            for (s, split, text), encoding in zip(batch, encodings, strict=True):
-                per_source[s, SPLITS.index(split)] += writers[split].write_document(encoding.ids)
+        batches = ((batch, [text for _, _, text in batch])
+                   for batch in _batches(itertools.islice(docs, done["documents"], None)))
+        encoded = stored.batches(batches, done["documents"]) if stored is not None else \
+            encoded_batches(batches, backend_of(tok), folder / "tokenizer" / "tokenizer.json", dtype, workers)
+        for batch, arrays in encoded:
+            for (s, split, text), ids in zip(batch, arrays, strict=True):
+                per_source[s, SPLITS.index(split)] += writers[split].write_document(ids)
                 n_bytes = len(text.encode("utf-8"))
                 done["bytes"] += n_bytes
                 bar.update(n_bytes)
             done["documents"] += len(batch)
-            for fh in files.values():
-                fh.flush()
-                os.fsync(fh.fileno())
+            for writer in writers.values():
+                writer.sync()
             done["splits"] = {split: {"tokens": w.tokens, "documents": w.documents} for split, w in writers.items()}
             done["per_source"] = per_source.tolist()
             write_json_atomic(folder / PROGRESS, done)
+        totals = {split: {"shards": w.close(), "tokens": w.tokens, "documents": w.documents}
+                  for split, w in writers.items()}
     (folder / PROGRESS).unlink(missing_ok=True)
-    totals = {
-        split: {"file": f"{split}.bin", "tokens": w.tokens, "documents": w.documents} for split, w in writers.items()
-    }
     return totals, per_source
 
 
@@ -171,15 +243,27 @@ def prepare_data(
     val_docs: list[str] | None = None,
     seed: int = 0,
     created_by: str = "headstart prepare",
+    max_tokens: int | None = None,
+    workers: int | None = None,
+    shard_tokens: int = SHARD_TOKENS,
 ) -> dict[str, Any]:
     """Tokenize `inputs` into `out` (see headstart.data.shards for the layout); return the manifest.
 
     Give exactly one of `tokenizer` (folder or short name) and `train_vocab_size` (train a
-    byte-level BPE of that size on the train split, saved to out/tokenizer/). Every check on
-    the arguments runs before the corpus is read.
+    byte-level BPE of that size on the train split, saved to out/tokenizer/). `max_tokens` keeps
+    the first documents holding that many tokens (both splits, eos included); `workers` > 1
+    tokenizes in that many processes (the same bytes); `shard_tokens` is the size of every shard
+    but each split's last. Every check on the arguments runs before the corpus is read.
     """
     if (tokenizer is None) == (train_vocab_size is None):
         raise UsageError("give exactly one of --tokenizer and --train-tokenizer", "see `headstart prepare --help`")
+    if max_tokens is not None and (tokenizer is None or max_tokens < 1):
+        raise UsageError(f"--max-tokens {max_tokens} needs --tokenizer and a positive count",
+                         "give --tokenizer T (a trained tokenizer's tokens are unknown before it is trained)")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers} is not a number of processes", "give 1 or more")
+    if isinstance(shard_tokens, bool) or not isinstance(shard_tokens, int) or shard_tokens < 1:
+        raise UsageError(f"shard_tokens {shard_tokens!r} is not a number of tokens", "give a positive integer")
     out, val_docs = Path(out), val_docs or []
     sources = resolve_sources(inputs)
     _check_out_dir(out)
@@ -190,10 +274,20 @@ def prepare_data(
         eos_id(given)
     val_fraction = resolve_val_fraction(val_fraction, val_docs)
     named = matching_sources(sources, val_docs)
-    sizes = _measure(sources, text_field)
+    with _store_beside(out) if max_tokens is not None else contextlib.nullcontext() as store:
+        return _prepare(sources, out, tokenizer, given, train_vocab_size, text_field, val_fraction, val_docs, named,
+                        seed, created_by, max_tokens, workers, shard_tokens, store)
+
+
+def _prepare(sources: list[Source], out: Path, tokenizer: str | None, given: PreTrainedTokenizerBase | None,
+             train_vocab_size: int | None, text_field: str, val_fraction: float, val_docs: list[str],
+             named: np.ndarray, seed: int, created_by: str, max_tokens: int | None, workers: int | None,
+             shard_tokens: int, store: Path | None) -> dict[str, Any]:
+    """prepare_data once its arguments are checked: measure, split, (train a tokenizer,) tokenize."""
+    sizes, stored = _measure(sources, text_field, given, max_tokens, store, workers)
     masks = choose_validation(sources, sizes, named, val_fraction, seed)
     identity = {  # what the tokens depend on: a crashed run with the same identity is resumed
-        "format": FORMAT, "text_field": text_field,
+        "format": FORMAT, "shard_tokens": shard_tokens, "text_field": text_field, "max_tokens": max_tokens,
         "sources": [[s.path, s.name, len(z), int(z.sum())] for s, z in zip(sources, sizes, strict=True)],
         "validation": hashlib.sha256(b"".join(np.packbits(m).tobytes() for m in masks)).hexdigest(),
         "tokenizer": tokenizer_fingerprint(given) if given is not None else {"train_bpe": train_vocab_size},
@@ -203,7 +297,8 @@ def prepare_data(
         n_train = sum(int((~m).sum()) for m in masks)
         tok = _tokenizer_into(tmp / "tokenizer", given, train_vocab_size, train_texts, n_train)
         total_bytes = sum(int(s.sum()) for s in sizes)
-        splits, per_source = _tokenize_into(tmp, tok, _documents(sources, masks, text_field), len(sources), total_bytes)
+        splits, per_source = _tokenize_into(tmp, tok, _documents(sources, masks, text_field), len(sources), total_bytes,
+                                            shard_tokens, workers, stored)
         manifest = {
             "format": FORMAT,
             "tokenizer": {
@@ -213,8 +308,10 @@ def prepare_data(
                 "eos_id": eos_id(tok),
             },
             "dtype": token_dtype(vocab_size(tok)).name,
+            "shard_tokens": shard_tokens,
             "splits": splits,
             "split_rule": {"val_fraction": val_fraction, "val_docs": val_docs, "seed": seed, "by": "utf-8 bytes"},
+            "max_tokens": max_tokens,
             "sources": _source_entries(sources, masks, per_source),
             "created_by": created_by,
         }

@@ -1,14 +1,15 @@
 """Zero-shot accuracy on multiple-choice tasks: pick the choice whose continuation is most likely.
 
-`acc` compares the summed log-likelihoods of the continuations; `acc_norm` divides each by its
-length in UTF-8 bytes first (lm-evaluation-harness's length normalisation), which matters where
-choices differ in length (HellaSwag, ARC). Only the continuation's positions are projected onto
-the vocabulary, so a large vocabulary costs little.
+`acc` compares the summed log-likelihoods of the continuations; `acc_norm` divides each by the
+number of characters of its choice first, and `acc_bytes` by its UTF-8 bytes: lm-evaluation-
+harness's definitions, which matter where choices differ in length (HellaSwag, ARC). Only the
+continuation's positions are projected onto the vocabulary, so a large vocabulary costs little.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -28,6 +29,7 @@ class TaskResult:
     items: int
     acc: float
     acc_norm: float
+    acc_bytes: float
     chance: float  # the accuracy of guessing: mean of 1 / number of choices
     seconds: float
 
@@ -74,28 +76,46 @@ def encode_items(tokenizer, items: list[Item]) -> list[Pair]:
                                                                                    strict=True)]
 
 
-def score_items(model: Decoder, tokenizer, items: list[Item], batch_size: int = 8) -> tuple[float, float]:
-    """(acc, acc_norm) of `model` on `items`."""
-    pairs, logprobs, chunk = encode_items(tokenizer, items), [], batch_size * 16
-    with progress_bar(total=len(pairs), desc="choices", unit="choice") as bar:
+def item_logprobs(model: Decoder, tokenizer, items: list[Item], batch_size: int = 8,
+                  desc: str = "choices") -> list[list[float]]:
+    """log p(continuation | context) of every choice of every item, with progress every few batches."""
+    pairs, logprobs, chunk = encode_items(tokenizer, items), [], batch_size * 4
+    with progress_bar(total=len(pairs), desc=desc, unit="choice") as bar:
         for start in range(0, len(pairs), chunk):
             logprobs += continuation_logprobs(model, pairs[start:start + chunk], batch_size)
             bar.update(len(pairs[start:start + chunk]))
-    right = right_norm = 0
-    k = 0
+    out, k = [], 0
     for item in items:
-        scores = logprobs[k:k + len(item.continuations)]
+        out.append(logprobs[k:k + len(item.continuations)])
         k += len(item.continuations)
-        normed = [s / max(len(c.encode("utf-8")), 1) for s, c in zip(scores, item.continuations, strict=True)]
-        right += max(range(len(scores)), key=scores.__getitem__) == item.gold
-        right_norm += max(range(len(normed)), key=normed.__getitem__) == item.gold
-    return right / len(items), right_norm / len(items)
+    return out
+
+
+# what each accuracy divides a choice's log-likelihood by, as lm-evaluation-harness does (its api/task.py)
+NORMALISERS: dict[str, Callable[[str], int]] = {"acc": lambda choice: 1, "acc_norm": len,
+                                                "acc_bytes": lambda choice: len(choice.encode("utf-8"))}
+
+
+def accuracies(items: list[Item], logprobs: list[list[float]]) -> dict[str, float]:
+    """acc, acc_norm and acc_bytes: the share of items whose right choice scores highest."""
+    right = dict.fromkeys(NORMALISERS, 0)
+    for item, scores in zip(items, logprobs, strict=True):
+        for metric, length in NORMALISERS.items():
+            normed = [s / max(length(c), 1) for s, c in zip(scores, item.choices, strict=True)]
+            right[metric] += max(range(len(normed)), key=normed.__getitem__) == item.gold
+    return {metric: n / len(items) for metric, n in right.items()}
+
+
+def score_items(model: Decoder, tokenizer, items: list[Item], batch_size: int = 8,
+                desc: str = "choices") -> dict[str, float]:
+    """acc, acc_norm and acc_bytes of `model` on `items`."""
+    return accuracies(items, item_logprobs(model, tokenizer, items, batch_size, desc))
 
 
 def evaluate_task(model: Decoder, task: str, limit: int | None = None, batch_size: int = 8) -> TaskResult:
     """Zero-shot accuracy of `model` (with its own tokenizer) on the first `limit` items of `task`."""
     start = time.perf_counter()
     items = load_task(task, limit)
-    acc, acc_norm = score_items(model, load_tokenizer(model.source_dir), items, batch_size)
+    scores = score_items(model, load_tokenizer(model.source_dir), items, batch_size, desc=task)
     chance = sum(1 / len(item.continuations) for item in items) / len(items)
-    return TaskResult(task, len(items), acc, acc_norm, chance, time.perf_counter() - start)
+    return TaskResult(task=task, items=len(items), chance=chance, seconds=time.perf_counter() - start, **scores)

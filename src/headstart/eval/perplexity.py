@@ -35,7 +35,7 @@ def evaluate_windows(model: Decoder, windows: torch.Tensor, batch_size: int = 8,
     total, count = 0.0, 0
     start = time.perf_counter()
     batches = range(0, windows.shape[0], batch_size)
-    for i in progress_bar(batches, desc="eval", unit="batch", active=progress, leave=False):
+    for i in progress_bar(batches, desc="eval", unit="batch", active=progress):  # also in a log, as every long step
         batch = windows[i:i + batch_size].to(device)
         hidden = model.hidden_states(batch[:, :-1])
         total += chunked_losses(hidden, model.head_weight, batch[:, 1:]).ce.item()

@@ -1,9 +1,11 @@
 """Zero-shot multiple-choice tasks: each item is some (context, continuation) pairs and the right one.
 
-The prompts follow EleutherAI's lm-evaluation-harness, so that numbers compare with published
-ones: a choice is scored by the log-likelihood of its continuation after its context. The sets
-are the validation splits in the `evalsets` asset (`headstart assets --only evalsets`), read
-with pyarrow.
+The prompts are EleutherAI's lm-evaluation-harness's (0.4), so that numbers compare with published
+ones: a choice is scored by the log-likelihood of its continuation after its context. The one
+exception is commonsense_qa, scored as a cloze (the answer's text, as OLMo does) where lm-eval
+scores the letter of a listed answer. The sets are the validation splits in the `evalsets` asset
+(`headstart assets --only evalsets`), read with pyarrow; lm-eval scores the test split of
+arc_easy, arc_challenge, openbookqa and sciq, and the validation split of the others.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from headstart.errors import UsageError
 
 @dataclass(frozen=True)
 class Item:
-    """One question: choice i is `continuations[i]` after `contexts[i]`; `gold` is the right one."""
+    """One question: choice i is `continuations[i]` after `contexts[i]`; `gold` is the right one.
+
+    `choices[i]` is the text lm-eval calls the choice, whose length normalises its score (acc_norm).
+    """
 
     contexts: list[str]
     continuations: list[str]
     gold: int
+    choices: list[str]
 
 
 def _choices(row: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -34,7 +40,7 @@ def _choices(row: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def _same_context(context: str, choices: list[str], gold: int) -> Item:
-    return Item([context] * len(choices), [" " + c for c in choices], gold)
+    return Item([context] * len(choices), [" " + c for c in choices], gold, choices)
 
 
 def _hellaswag_text(text: str) -> str:
@@ -72,18 +78,18 @@ def winogrande(row: dict[str, Any]) -> Item:
     sentence = row["sentence"]
     blank = sentence.index("_")
     rest = " " + sentence[blank + 1:].strip()
-    options = [row["option1"], row["option2"]]
-    return Item([sentence[:blank] + option for option in options], [rest, rest], int(row["answer"]) - 1)
+    contexts = [sentence[:blank] + option for option in (row["option1"], row["option2"])]
+    return Item(contexts, [rest, rest], int(row["answer"]) - 1, contexts)
 
 
 def boolq(row: dict[str, Any]) -> Item:
     context = f"{row['passage']}\nQuestion: {row['question']}?\nAnswer:"
-    return Item([context, context], [" no", " yes"], int(row["answer"]))
+    return Item([context, context], [" no", " yes"], int(row["answer"]), ["no", "yes"])
 
 
 def copa(row: dict[str, Any]) -> Item:
     connector = {"cause": " because", "effect": " therefore"}[row["question"]]
-    choices = [c[0].lower() + c[1:] for c in (row["choice1"], row["choice2"])]
+    choices = [" " + c[0].lower() + c[1:] for c in (row["choice1"], row["choice2"])]  # lm-eval's: a space of its own
     return _same_context(row["premise"].strip()[:-1] + connector, choices, int(row["label"]))
 
 

@@ -1,4 +1,4 @@
-"""One decoder for GPT-NeoX/Pythia, Llama-family and GPT-2, with Hugging Face import and export."""
+"""One decoder for GPT-NeoX/Pythia, GPT-2 and the Llama lineage (families.FAMILIES), with HF import and export."""
 
 from headstart.model.checkpoint import build_model, load_model, resolve_model_dir, save_model, weights_fingerprint
 from headstart.model.decoder import Decoder, DecoderConfig, LayerShape, init_weights

@@ -27,6 +27,15 @@ def spec_key(spec: SubnetSpec) -> str:
 
 
 JOURNAL = "journal.jsonl"  # its name in a search folder
+# Where the inputs were, not what they were (their weights and data identity are in the header too):
+# a search moved to another folder or machine, or run from another checkout, still resumes.
+LOCATIONS = ("teacher", "data", "importance")
+
+
+def same_search(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
+    """Whether two journal headers describe one search, wherever its inputs lie."""
+    return a is not None and {k: v for k, v in a.items() if k not in LOCATIONS} == {
+        k: v for k, v in b.items() if k not in LOCATIONS}
 
 
 def read_header(path: str | Path) -> dict[str, Any] | None:
@@ -54,7 +63,7 @@ class Journal:
 
     def _load(self, header: dict[str, Any]) -> None:
         lines = self.path.read_text().splitlines()
-        if read_header(self.path) != header:
+        if not same_search(read_header(self.path), header):
             raise UsageError(f"{self.path} belongs to a different search "
                              "(teacher or its weights, space, budget, data or seed differ)",
                              "use a new --out folder, or the same settings to resume")

@@ -12,16 +12,8 @@ from collections.abc import Sequence
 import torch
 
 from headstart.model.checkpoint import build_model
-from headstart.model.decoder import Decoder
+from headstart.model.decoder import Decoder, parameter_dims
 from headstart.subnet.spec import SubnetSpec, student_config, validate
-
-# per module of a block: which selection indexes each dimension of its weight ("E" = embedding
-# channels, "heads"/"kv" = rows of the kept heads/groups, "mlp" = neurons); a bias takes dim 0's.
-_BLOCK_DIMS: dict[str, tuple[str, ...]] = {
-    "attn_norm": ("E",), "mlp_norm": ("E",),
-    "attn.q": ("heads", "E"), "attn.k": ("kv", "E"), "attn.v": ("kv", "E"), "attn.o": ("E", "heads"),
-    "mlp.up": ("mlp", "E"), "mlp.gate": ("mlp", "E"), "mlp.down": ("E", "mlp"),
-}
 
 
 def activate(teacher: Decoder, spec: SubnetSpec) -> Decoder:
@@ -48,23 +40,14 @@ def gather_state(teacher: Decoder, embd: Sequence[int],
     """
     cfg = teacher.config
     source = {name: p.detach() for name, p in teacher.named_parameters()}
-    embd = tuple(embd)
-    out: dict[str, torch.Tensor] = {}
-    for name in ("embed.weight", "pos_embed.weight", "lm_head.weight"):
-        if name in source:
-            out[name] = _take(source[name], (None, embd))
-    for kind in ("weight", "bias"):
-        if f"final_norm.{kind}" in source:
-            out[f"final_norm.{kind}"] = _take(source[f"final_norm.{kind}"], (embd,))
+    model_dims, block_dims = parameter_dims(cfg)
+    top = {"vocab": None, "positions": None, "head": None, "E": tuple(embd)}  # None: the dim is never cut
+    out = {name: _take(source[name], [top[d] for d in dims]) for name, dims in model_dims.items()}
     for j, (layer, heads, kv, mlp) in enumerate(layers):
-        select = {"E": embd, "heads": _head_rows(heads, cfg.head_size), "kv": _head_rows(kv, cfg.head_size),
-                  "mlp": tuple(mlp)}
-        for module, dims in _BLOCK_DIMS.items():
-            for kind in ("weight", "bias"):
-                name = f"blocks.{layer}.{module}.{kind}"
-                if name in source:
-                    index = [select[d] for d in dims] if kind == "weight" else [select[dims[0]]]
-                    out[f"blocks.{j}.{module}.{kind}"] = _take(source[name], index)
+        select = top | {"heads": _head_rows(heads, cfg.head_size), "kv": _head_rows(kv, cfg.head_size),
+                        "mlp": tuple(mlp)}
+        for name, dims in block_dims.items():
+            out[f"blocks.{j}.{name}"] = _take(source[f"blocks.{layer}.{name}"], [select[d] for d in dims])
     return out
 
 

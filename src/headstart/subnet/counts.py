@@ -1,19 +1,21 @@
 """Exact size and cost of a model or of a sub-network, from its config alone (nothing is built).
 
-`param_count` equals `sum(p.numel())` of the extracted model for every family: tied
-embeddings count once, GQA key/value widths follow the kept groups, and biases, norms and
-GPT-2's position embeddings are included. Budgets, bins and Pareto fronts all rest on it.
+`param_count` equals `sum(p.numel())` of the extracted model for every family: it sums the
+shapes that `decoder.parameter_dims` declares (tied embeddings once, GQA key/value widths of
+the kept groups, biases, norms, QK-norms, GPT-2's position embeddings). Budgets, bins and
+Pareto fronts all rest on it.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 
-from headstart.model.decoder import Decoder, DecoderConfig
+from headstart.model.decoder import Decoder, DecoderConfig, dim_sizes, parameter_dims
 from headstart.subnet.extract import extract
 from headstart.subnet.spec import SubnetSpec, student_config
 
@@ -25,19 +27,9 @@ def _resolve(config: DecoderConfig, spec: SubnetSpec | None) -> DecoderConfig:
 def param_count(config: DecoderConfig, spec: SubnetSpec | None = None) -> int:
     """Parameters of `config`, or of its sub-network `spec` when given."""
     cfg = _resolve(config, spec)
-    e, hs, vocab = cfg.n_embd, cfg.head_size, cfg.vocab_size
-    norm = e * (2 if cfg.norm == "layernorm" and cfg.norm_bias else 1)
-    mlp_inputs = 2 if cfg.mlp_kind == "gated" else 1
-    total = vocab * e + norm + (0 if cfg.tie_embeddings else vocab * e)
-    if cfg.rotary_fraction == 0:
-        total += cfg.max_positions * e
-    for s in cfg.layers:
-        qkv = (s.n_head + 2 * s.n_kv) * hs
-        total += 2 * norm
-        total += e * qkv + (qkv if cfg.qkv_bias else 0)
-        total += s.n_head * hs * e + (e if cfg.attn_out_bias else 0)
-        total += mlp_inputs * (e * s.mlp + (s.mlp if cfg.mlp_bias else 0)) + s.mlp * e + (e if cfg.mlp_bias else 0)
-    return total
+    model, block = parameter_dims(cfg)
+    total = _numel(model, dim_sizes(cfg))
+    return total + sum(_numel(block, dim_sizes(cfg, s)) for s in cfg.layers)
 
 
 def flops_per_token(config: DecoderConfig, spec: SubnetSpec | None = None, seq_len: int = 2048) -> int:
@@ -49,14 +41,18 @@ def flops_per_token(config: DecoderConfig, spec: SubnetSpec | None = None, seq_l
     softmax, biases) is not counted. Training costs about 3x this (forward + backward).
     """
     cfg = _resolve(config, spec)
-    e, hs = cfg.n_embd, cfg.head_size
-    mlp_mats = 3 if cfg.mlp_kind == "gated" else 2
-    weights = cfg.vocab_size * e
+    _, block = parameter_dims(cfg)
+    matrices = {name: dims for name, dims in block.items() if len(dims) == 2}
+    weights = cfg.vocab_size * cfg.n_embd
     attention = 0
     for s in cfg.layers:
-        weights += e * (2 * s.n_head + 2 * s.n_kv) * hs + mlp_mats * e * s.mlp
-        attention += 2 * s.n_head * hs * (seq_len + 1)  # (q.k + p.v) x 2 FLOPs x (seq_len+1)/2 positions
+        weights += _numel(matrices, dim_sizes(cfg, s))
+        attention += 2 * s.n_head * cfg.head_size * (seq_len + 1)  # (q.k + p.v) x 2 FLOPs x (seq_len+1)/2 positions
     return 2 * weights + attention
+
+
+def _numel(dims: dict[str, tuple[str, ...]], sizes: dict[str, int]) -> int:
+    return sum(math.prod(sizes[d] for d in shape) for shape in dims.values())
 
 
 @dataclass

@@ -30,15 +30,19 @@ def extract(teacher: Decoder, spec: SubnetSpec) -> Decoder:
 
 
 def extract_to_folder(teacher: Decoder, spec: SubnetSpec, out_dir: str | Path, dtype: torch.dtype | None = None,
-                      tokenizer_dir: Path | None = None) -> Path:
+                      tokenizer_dir: Path | None = None, max_shard_size: int | str = "5GB") -> Path:
     """Write the sub-network as a Hugging Face folder, with the spec it came from in subnet.json.
 
     The folder appears whole or not at all. Uniform students use the teacher's stock class;
     layer-wise ones headstart's remote-code architecture (see `headstart.model.save_model`).
     """
     model = extract(teacher, spec)
+    source = str(getattr(teacher, "source_dir", None) or "")
+    card = {"teacher": source, "spec": spec.summary(), "parameters": sum(p.numel() for p in model.parameters()),
+            "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
+            "training": "none yet (the extracted sub-network)"}
     with atomic_dir(out_dir) as tmp:
-        save_model(model, tmp, tokenizer_dir=tokenizer_dir, dtype=dtype)
-        record = {"teacher": str(getattr(teacher, "source_dir", None) or ""), "spec": spec.to_dict(teacher.config)}
+        save_model(model, tmp, tokenizer_dir=tokenizer_dir, dtype=dtype, card=card, max_shard_size=max_shard_size)
+        record = {"teacher": source, "spec": spec.to_dict(teacher.config)}
         (tmp / SPEC_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return Path(out_dir)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import UsageError
+from headstart.model.hub import PUSH_HELP
 from headstart.settings import Config, check_names, make, read_mapping, setting
 from headstart.train.losses import parse_kd_loss
 from headstart.train.schedule import SCHEDULES
@@ -33,6 +34,8 @@ class TrainConfig(Config):
     kd_weight: float = setting(0.7, "share of the KD term in the loss: (1 - w)·CE + w·KD")
     temperature: float = setting(1.0, "softmax temperature of both distributions in the KD term (scaled back by T²)")
     kd_top_k: int = setting(64, "k of the topk_ losses, and of the logit cache")
+    kd_until: float = setting(1.0, "distil for this share of the steps, then train on CE alone (the teacher "
+                               "stops running): KD where it pays most per FLOP")
     logit_cache: str | None = setting(None, "teacher top-k logit cache: read where filled, filled by --teacher")
     # batches
     seq_len: int = setting(256, "tokens per training window")
@@ -54,6 +57,8 @@ class TrainConfig(Config):
     eval_log_spaced: bool = setting(False, "also validate at steps 1, 2, 4, 8, ... before the first --eval-every "
                                      "step: the early curve, where a head start is decided")
     eval_tokens: int = setting(65536, "validation tokens: the first windows of the validation split")
+    stop_below: float | None = setting(None, "stop once validation perplexity is at or below this, the schedule "
+                                        "still that of the whole budget: a race to a target, as baseline arms run")
     log_every: int = setting(1, "write training metrics every this many steps")
     checkpoint_every: int = setting(200, "write a checkpoint every this many steps (and at the end)")
     keep_checkpoints: int = setting(2, "how many of the newest checkpoints to keep")
@@ -64,6 +69,10 @@ class TrainConfig(Config):
     parallel: str = setting("ddp", "with several ranks (torchrun): ddp, or fsdp (FSDP2; the teacher is sharded too)",
                             PARALLEL)
     loss_chunk_tokens: int = setting(1024, "tokens per chunk of the loss over the vocabulary")
+    activation_checkpointing: bool = setting(False, "recompute each block's activations in backward: less memory, "
+                                                     "about a third more compute")
+    async_checkpoints: bool = setting(False, "write checkpoints from a background thread while training goes on")
+    push_to_hub: str | None = setting(None, PUSH_HELP + " (final/)")
 
     @property
     def uses_kd(self) -> bool:
@@ -71,9 +80,11 @@ class TrainConfig(Config):
 
     def check(self) -> None:
         from headstart.atomic import check_out_writable
+        from headstart.configs import check_push_repo
 
         super().check()
         check_out_writable(self.out)
+        check_push_repo(self.push_to_hub)
 
     def validate(self) -> None:
         """Every check that needs no file: a UsageError names the field and a value that works."""
@@ -91,6 +102,10 @@ class TrainConfig(Config):
         elif self.teacher is not None or self.logit_cache is not None:
             raise UsageError("--teacher / --logit-cache given without --kd",
                              "add --kd LOSS (e.g. forward_kl) to distil, or drop them to train on CE alone")
+        if self.stop_below is not None and self.stop_below <= 0:
+            raise UsageError(f"--stop-below {self.stop_below} is not a perplexity", "give a value above 0")
+        if not 0 < self.kd_until <= 1:
+            raise UsageError(f"--kd-until {self.kd_until} is not a share of the steps", "use a value in (0, 1]")
         if self.logit_cache is not None and not self.kd.startswith("topk_"):
             raise UsageError(f"a logit cache holds top-k logits, which --kd {self.kd} cannot use",
                              f"use --kd topk_{self.kd}, or drop --logit-cache")

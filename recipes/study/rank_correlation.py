@@ -1,0 +1,81 @@
+"""Does untrained perplexity predict trained quality? Train candidates of a finished search briefly with KD.
+
+    .venv/bin/python recipes/study/rank_correlation.py --search runs/study/lr-sweep-25/search \
+        --teacher scale-teacher --data runs/study/data --out runs/study/rank-correlation-25
+
+writes OUT/fidelity.json, fidelity.md and fidelity.png (see headstart.compare.fidelity); with --halving,
+a successive-halving selection over the best --candidates instead (OUT/halving.json, halving.md).
+Run again, it skips every candidate already trained and resumes the one cut off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from headstart.compare.fidelity import Trial, rank_correlation, successive_halving
+from headstart.errors import UsageError, write_failure
+
+SETTINGS = ("seq_len", "batch_size", "micro_batch_size", "lr", "eval_every", "eval_tokens", "checkpoint_every",
+            "seed")  # training fields the flags may set; the others keep TrainConfig's defaults
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--search", required=True, metavar="DIR", help="a finished `headstart search` --out folder")
+    parser.add_argument("--teacher", required=True, metavar="T", help="the search's teacher (folder or short name)")
+    parser.add_argument("--data", required=True, metavar="D", help="prepared data to train and validate on")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
+    parser.add_argument("--candidates", type=int, default=16, help="candidates to train (default 16)")
+    parser.add_argument("--pool", type=int, help="choose among the search's best POOL candidates (default: all)")
+    parser.add_argument("--tokens", default="200K", help="training tokens per candidate (default 200K); with "
+                        "--halving, of the first rung")
+    parser.add_argument("--kd", default="forward_kl", help="KD loss (default forward_kl)")
+    parser.add_argument("--halving", action="store_true", help="successive halving over the best --candidates by "
+                        "untrained perplexity, then the search's best at equal compute")
+    parser.add_argument("--eta", type=int, default=2, help="with --halving: keep 1/ETA per rung, ETA times the "
+                        "tokens (default 2)")
+    for name in SETTINGS:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar=name.split("_")[-1].upper(),
+                            help="training setting (default: headstart train's)")
+    return parser.parse_args(argv)
+
+
+def print_trial(trial: Trial) -> None:
+    c = trial.candidate
+    done = " (trained before)" if trial.skipped else ""
+    print(f"candidate {c.name} (search eval {c.eval}): {c.params / 1e6:.3f}M params, untrained {c.perplexity:.2f}, "
+          f"trained {trial.perplexity:.2f} after {trial.tokens:,} tokens{done}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    settings = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
+    common = {"search_dir": args.search, "teacher": args.teacher, "data": args.data, "out": args.out,
+              "candidates": args.candidates, "tokens": args.tokens, "kd": args.kd, "settings": settings,
+              "report": print_trial, "command": shlex.join(["python", "recipes/study/rank_correlation.py", *argv])}
+    try:
+        if args.halving:
+            result = successive_halving(eta=args.eta, **common)
+            w, e = result["winner"], result["equal_compute"]
+            print(f"winner {w['candidate']}: trained {w['trained_perplexity']:.2f} after {w['tokens']:,} tokens, "
+                  f"{result['compute']['tokens']:,} tokens spent in all; the search's best at equal compute: "
+                  f"{e['trained_perplexity']:.2f} -> {args.out}/halving.md")
+        else:
+            result = rank_correlation(pool=args.pool, **common)
+            print(f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f} over "
+                  f"{len(result['candidates'])} candidates; search's best {result['search_best']}, trained best "
+                  f"{result['trained_best']} -> {result['markdown']}")
+    except (UsageError, OSError) as err:  # as `headstart`'s commands: bad input and a full disk are one line
+        usage = err if isinstance(err, UsageError) else write_failure(err)
+        if usage is None:
+            raise
+        print(f"rank_correlation: error: {usage}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

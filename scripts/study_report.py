@@ -1,0 +1,146 @@
+"""results/study/report.md: the study's runs (recipes/study/*.yaml, run by recipes/study/run.sh) in one report.
+
+Each run's own comparison (eval.json, written by `headstart run`) is shown as it is; runs without a
+from-scratch arm of their own (the analyses) race to the headline's from-scratch arm at the same
+percentage and token count (the best run of its learning-rate sweep, for the shorter analyses), which
+trained on the same data order, seed and schedule.
+A run not yet made is listed as such. Run from the repository root: python scripts/study_report.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from headstart.atomic import write_json_atomic, write_text_atomic
+from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
+
+SECTIONS = {  # title -> (runs, what it answers)
+    "Headline": (["headline-25", "headline-25-seed1", "headline-50", "headline-50-seed1"],
+                 "tokens and FLOPs a searched, distilled student saves against a tuned from-scratch model"),
+    "Search-space granularity": ([f"granularity-{s}" for s in ("coarse-uniform", "coarse-layerwise", "fine-uniform",
+                                                                 "fine-layerwise", "layers")],
+                                 "which space to search, at equal evaluations"),
+    "Search objective": (["granularity-fine-layerwise", "objective-importance", "objective-magnitude"],
+                         "untrained perplexity against the importance and magnitude proxies"),
+    "KD losses": (["kd-losses"], "which divergence to distil with"),
+    "When does KD pay per FLOP": (["kd-per-flop"], "KD for part of training, and the KD weight"),
+}
+CROSS_RUN = ("Search-space granularity", "Search objective")  # one table over runs, one row per run's student
+
+
+def _load(runs: Path, name: str) -> dict[str, Any] | None:
+    path = runs / name / "eval.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _arm(row: dict[str, Any], name: str, label: str | None = None) -> ArmRuns:
+    return ArmRuns(name, label or row["label"], row["params"], {row["lr"]: Path(row["run"])})
+
+
+def _student_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The student of a run as a comparison row, whether or not the run had arms."""
+    if result.get("comparison"):
+        return result["comparison"]["arms"]["student"]
+    steps = result["steps"]
+    return {"label": "student", "params": result["subnetwork"]["params"], "lr": "recipe",
+            "run": steps["train"]["out"]}
+
+
+def _reference(runs: Path, result: dict[str, Any]) -> ArmRuns | None:
+    """The from-scratch arm at the run's budget and token count: the headline's, or the best run of its
+    learning-rate sweep (which trained at the analyses' shorter budget, on the same data order and seed)."""
+    budget = result["steps"]["search"]["best"]["params"] / result["teacher"]["params"]
+    headline = _load(runs, "headline-25" if budget < 0.375 else "headline-50")
+    if not headline or "random" not in (headline.get("comparison") or {}).get("arms", {}):
+        return None
+    row = headline["comparison"]["arms"]["random"]
+    if row["tokens"] == result["student"]["tokens"]:
+        return _arm(row, "random", f"{row['label']} (of the headline)")
+    if row.get("sweep_tokens") == result["student"]["tokens"]:
+        best = min(row["sweep"], key=row["sweep"].get)
+        folder = Path(row["run"]).parent / f"sweep-lr{float(best):g}"
+        return ArmRuns("random", f"{row['label']} (the headline's sweep)", row["params"], {best: folder})
+    return None
+
+
+def _recompare(runs: Path, result: dict[str, Any]) -> dict[str, Any] | None:
+    """A run's comparison made again from its arms' curves, with the sweep's from-scratch arm as the reference
+    when the run has none of its own; each arm keeps the learning-rate sweep the run recorded."""
+    rows = (result.get("comparison") or {}).get("arms", {})
+    if not rows:
+        return None
+    arms = [_arm(row, name) for name, row in rows.items()]
+    if "random" not in rows:
+        arms = [a for a in [_reference(runs, result)] if a is not None] + arms
+    comparison = compare(arms, "random")
+    for name, row in rows.items():
+        comparison["arms"][name]["sweep"] = row.get("sweep")
+    return comparison
+
+
+def section(runs: Path, out: Path, title: str, names: list[str], question: str) -> tuple[str, dict[str, Any]]:
+    results = {name: _load(runs, name) for name in names}
+    missing = [n for n, r in results.items() if r is None]
+    done = {n: r for n, r in results.items() if r is not None}
+    text = [f"## {title}\n\nWhat it answers: {question}.\n"]
+    raw: dict[str, Any] = {}
+    if title in CROSS_RUN and done:
+        first = next(iter(done.values()))
+        arms = [a for a in [_reference(runs, first)] if a is not None]
+        arms += [_arm(_student_row(r), n, f"{n}: untrained {r['subnetwork']['perplexity_untrained']:.2f}")
+                 for n, r in done.items()]
+        comparison = compare(arms, "random")
+        raw["comparison"] = comparison
+        plot = out / title.lower().replace(" ", "-")
+        plot.mkdir(parents=True, exist_ok=True)
+        plot_comparison(comparison, plot)
+        text.append(comparison_table(comparison))
+        text.append(f"\n![tokens]({plot.name}/comparison_tokens.png) ![FLOPs]({plot.name}/comparison_flops.png)\n")
+    else:
+        for name, result in done.items():
+            comparison = _recompare(runs, result)
+            raw[name] = comparison
+            text.append(f"### {name}\n\nTeacher perplexity {result['teacher']['perplexity']:.2f} on "
+                        f"{result['tokens_scored']:,} held-out tokens; {result['student']['tokens']:,} training "
+                        f"tokens per arm; trained on {result['steps']['train'].get('hardware', 'unknown hardware')}.\n")
+            if comparison:
+                figures = out / name
+                figures.mkdir(parents=True, exist_ok=True)
+                plot_comparison(comparison, figures, result["teacher"]["perplexity"])
+                text += [comparison_table(comparison), "", sweep_lines(comparison),
+                         f"\n![tokens]({name}/comparison_tokens.png) ![FLOPs]({name}/comparison_flops.png)\n"]
+    if missing:
+        text.append(f"Not yet run: {', '.join(missing)} (`bash recipes/study/run.sh {' '.join(missing)}`).\n")
+    return "\n".join(text), raw
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", default="runs/study", help="where recipes/study/run.sh wrote the runs")
+    parser.add_argument("--out", default="results/study", help="where the report goes")
+    args = parser.parse_args()
+    runs, out = Path(args.runs), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts, raw = [], {}
+    for title, (names, question) in SECTIONS.items():
+        text, raw[title] = section(runs, out, title, names, question)
+        parts.append(text)
+    fidelity = runs / "rank-correlation-25" / "fidelity.md"
+    parts.append("## Does untrained perplexity predict trained quality?\n\n" + (
+        fidelity.read_text().split("\n", 1)[1] if fidelity.is_file() else
+        "Not yet run: rank-correlation-25 (`bash recipes/study/run.sh rank-correlation-25`).\n"))
+    header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
+              "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
+              "same held-out windows within each table; FLOPs count student forward + backward and teacher "
+              "forward. Ratios are the from-scratch arm's tokens (FLOPs) over the arm's to first reach the "
+              "from-scratch arm's final perplexity.\n")
+    write_text_atomic(out / "report.md", header + "\n" + "\n".join(parts))
+    write_json_atomic(out / "study.json", raw)
+    print(f"wrote {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""scripts/study_report.py: each run's comparison as it is, and runs without a from-scratch arm raced to the sweep's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: bool) -> None:
+    """A run folder as `headstart run` leaves it: each arm's metrics.jsonl, and eval.json's comparison."""
+    rows = {}
+    for arm, ppls in arms.items():
+        folder = runs / name / arm / "train"
+        folder.mkdir(parents=True)
+        lines = [{"step": i, "val_loss": 0.0, "val_ppl": p, "tokens": 1000 * i, "student_flops": 3e9 * i,
+                  "teacher_flops": (4e9 * i if arm != "random" else 0.0)} for i, p in enumerate(ppls)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+        rows[arm] = {"label": arm, "params": 2e6, "lr": "0.002", "run": str(folder), "tokens": lines[-1]["tokens"],
+                     "perplexity": ppls[-1]}
+    result = {"teacher": {"perplexity": 50.0, "params": 8e6}, "tokens_scored": 65536,
+              "subnetwork": {"params": 2e6, "perplexity_untrained": arms["student"][0]},
+              "student": {"tokens": 1000 * (len(arms["student"]) - 1)},
+              "steps": {"train": {"out": rows["student"]["run"], "hardware": "test"},
+                        "search": {"best": {"params": 2e6}}},
+              "comparison": {"reference": "random" if reference else None, "arms": rows}}
+    (runs / name / "eval.json").write_text(json.dumps(result))
+
+
+def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_scratch_arm(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
+    fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0]}, False)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
+                           "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = (out / "report.md").read_text()
+    # the headline's student reaches 100 between its points 0 (200) and 1 (80): log-interpolated
+    assert "| student | 2.00M | 0.002 | 60.00 | 756 |" in report
+    # kd-losses had no from-scratch arm: it races to the headline's, and js never gets there
+    assert "| random (of the headline) | 2.00M | 0.002 | 100.00 | 2K | 1.00x |" in report
+    assert "| student | 2.00M | 0.002 | 70.00 | 1K | 2.00x |" in report
+    assert "| js | 2.00M | 0.002 | 110.00 | not reached | - |" in report
+    assert "Not yet run: headline-25-seed1" in report
+    assert (out / "kd-losses" / "comparison_tokens.png").is_file()
+    assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0
