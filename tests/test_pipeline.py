@@ -269,3 +269,27 @@ def test_with_stop_at_reference_every_arm_races_the_from_scratch_arm_and_stops_w
     again, printed = run_json(capsys, config)  # a stopped run stays stopped: nothing more is trained
     assert "nothing changed" in printed and again["steps"]["train"] == result["steps"]["train"]
     assert again["comparison"]["arms"]["student"]["curve"] == arms["student"]["curve"]
+
+
+def test_a_run_whose_sweep_or_race_target_reruns_reruns_too(tmp_path):
+    """The rate picked from a sweep and the race's target are read from earlier runs: when one of those reruns,
+    the runs they decide rerun as well, and the others are kept."""
+    import dataclasses
+
+    from headstart.pipeline import _decide, _record_file
+
+    recipe = load_pipeline({"out": str(tmp_path / "run"), "teacher": "t", "data": str(tmp_path / "data"),
+                            "search": {"budget": "50%"}, "train": {"tokens": 1024, "kd": "forward_kl"},
+                            "baselines": {"random": {"lr": [1e-3, 2e-3], "sweep_tokens": 512}, "subnet_ce": {}},
+                            "stop_at_reference": True})
+    steps = plan(recipe)
+    for step in steps:  # every step finished once
+        Path(step.config.out if hasattr(step.config, "out") else tmp_path).mkdir(parents=True, exist_ok=True)
+        record = _record_file(recipe, step)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"config": dataclasses.asdict(step.config), "result": {}}))
+    assert all(kept is not None for kept, _ in _decide(recipe, steps).values())
+    sweep = next(s for s in steps if s.name == "random:sweep lr=0.001")
+    _record_file(recipe, sweep).unlink()
+    rerun = {name for name, (kept, _) in _decide(recipe, steps).items() if kept is None}
+    assert rerun == {"random:sweep lr=0.001", "random:train", "train", "subnet_ce:train", "eval:student"}
