@@ -79,7 +79,7 @@ def extract(world: dict, tmp: Path, out: Path | str, *extra: str, teacher: Path 
 
 def init(world: dict, tmp: Path, out: Path | str) -> list:
     (tmp / "arch.json").write_text((world["student"] / "config.json").read_text())
-    return ["init", "--config", tmp / "arch.json", "--tokenizer", world["root"] / "tokenizer", "--out", out]
+    return ["init", "--architecture", tmp / "arch.json", "--tokenizer", world["root"] / "tokenizer", "--out", out]
 
 
 def prepare(world: dict, tmp: Path, out: Path | str, *extra: str) -> list:

@@ -27,7 +27,7 @@ def test_eval_prints_loss_perplexity_and_a_json_summary(setup, capsys):
 
 def test_init_writes_a_random_model_of_the_architecture(setup, tmp_path, capsys):
     data, model, root = setup
-    assert main(["init", "--config", str(model / "config.json"), "--tokenizer", str(root / "tokenizer"),
+    assert main(["init", "--architecture", str(model / "config.json"), "--tokenizer", str(root / "tokenizer"),
                  "--out", str(tmp_path / "init"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["family"] == "gpt_neox" and summary["params"] > 0

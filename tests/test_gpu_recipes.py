@@ -10,7 +10,7 @@ import yaml
 from conftest import word_tokenizer
 from train_support import make_model, markov_documents, one_thread  # noqa: F401 (one_thread: autouse)
 
-from headstart.pipeline import load_pipeline_recipe, parse_step, plan, run_pipeline
+from headstart.pipeline import load_pipeline, plan, run_pipeline
 
 RECIPES = ("pythia-410m-half.yaml", "llama-3.2-1b-quarter.yaml")
 FOLDER = Path(__file__).resolve().parents[1] / "recipes" / "gpu"
@@ -25,16 +25,16 @@ def load_estimate():
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_a_gpu_recipe_plans_and_parses_every_step(name):
-    recipe = load_pipeline_recipe(FOLDER / name)
+    recipe = load_pipeline(FOLDER / name)
     steps = plan(recipe)
     assert [step.name for step in steps] == ["prepare", "search", "extract", "train", "eval", "eval"]
     for step in steps:
-        args, module = parse_step(step.command, step.argv)
+        step.config.validate()
+        cfg = step.config
         if step.command == "train":
-            cfg = module.config_from_args(args)
             assert cfg.compile and cfg.async_checkpoints and cfg.kd == "forward_kl"
         if step.command == "prepare":
-            assert args.input[0].startswith("hf:") and args.max_tokens > 2 * 10**9
+            assert cfg.input[0].startswith("hf:") and cfg.max_tokens > 2 * 10**9
 
 
 def test_the_committed_estimates_are_what_estimate_py_makes_and_every_gpu_fits():
@@ -57,6 +57,6 @@ def test_a_gpu_recipe_runs_end_to_end_on_a_cpu_when_shrunk(tmp_path, name):
     raw["train"] |= {"tokens": 2 * 4 * 32, "seq_len": 32, "batch_size": 4, "micro_batch_size": 2, "compile": False,
                      "eval_every": 1, "eval_tokens": 256, "checkpoint_every": 1}
     (tmp_path / name).write_text(yaml.safe_dump(raw))
-    summaries = run_pipeline(load_pipeline_recipe(tmp_path / name))["steps"]
+    summaries = run_pipeline(load_pipeline(tmp_path / name))["steps"]
     assert summaries["train"]["steps"] == 2 and (tmp_path / "run" / "train" / "final" / "config.json").is_file()
     assert 4000 <= sum(s["tokens"] for s in summaries["prepare"]["splits"].values()) < 4500

@@ -224,21 +224,21 @@ def pipeline_recipe(world: dict, out: Path) -> Path:
            "prepare": {"input": [str(world["root"] / "corpus.jsonl")], "val_fraction": 0.1},
            "search": {"budget": "50%", "evals": 6, "population": 3, "tokens": 128, "seq_len": 16},
            "train": {"kd": "forward_kl", "tokens": 768, "seq_len": 16, "batch_size": 4, "micro_batch_size": 4,
-                     "eval_every": 4, "eval_tokens": 128, "checkpoint_every": 4}}
+                     "eval_every": 4, "eval_tokens": 128, "checkpoint_every": 4}}  # eval: train's windows
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
 def test_a_pipeline_killed_at_each_step_resumes_to_the_uninterrupted_result(world, tmp_path):
-    from headstart.cli import eval as eval_command
+    from headstart import api
 
     whole, out = tmp_path / "whole", tmp_path / "killed"
     assert main(["run", "--config", str(pipeline_recipe(world, whole))]) == 0
     argv = ["run", "--config", str(pipeline_recipe(world, out))]
     for kill in (lambda p: die_on_call(p, PerplexityObjective, "__call__", 3),
                  lambda p: die_on_call(p, train_checkpoint, "write_checkpoint_files", 2, half_a_checkpoint),
-                 lambda p: die_on_call(p, eval_command, "run", 2)):  # the student's evaluation, after the teacher's
+                 lambda p: die_on_call(p, api, "evaluate", 2)):  # the student's evaluation, after the teacher's
         with pytest.MonkeyPatch.context() as patch:
             kill(patch)
             with pytest.raises(Killed):

@@ -14,7 +14,7 @@ from train_support import make_data, make_model, one_thread, run_cli, word_token
 from headstart.cli.main import main
 from headstart.data import load_tokenizer, tokenizer_fingerprint
 from headstart.model.card import read_card_facts
-from headstart.pipeline import load_pipeline_recipe, plan, section_argv
+from headstart.pipeline import load_pipeline, plan
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +52,6 @@ def run_json(capsys, config: Path) -> tuple[dict, str]:
     return json.loads(out.strip().splitlines()[-1]), out
 
 
-def test_section_keys_become_the_commands_flags():
-    argv = section_argv({"seq_len": 256, "val_docs": ["a.txt", "b*.txt"], "compile": True, "random_init": False,
-                         "kd": None})
-    assert argv == ["--seq-len", "256", "--val-docs", "a.txt", "b*.txt", "--compile", "--no-random-init"]
-
-
 def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys):
     config = recipe(world, "full", importance={"tokens": 512, "seq_len": 16})
     result, _ = run_json(capsys, config)
@@ -73,11 +67,49 @@ def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys)
     report = (out / "report.md").read_text()
     assert f"{result['student']['perplexity']:.2f}" in report and f"{result['teacher']['perplexity']:.2f}" in report
 
+    again, printed = run_json(capsys, config)  # nothing changed: every step kept, the report printed
+    assert "prepare: " in printed and "skipped" in printed and "nothing changed since the last run" in printed
+    assert printed.count("unchanged since it finished; kept") == 6  # importance, search, extract, train, 2 evals
+    assert again == json.loads((out / "eval.json").read_text())
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["search"]["evals"] == 4
+
+    for record in (out / "steps").glob("*.json"):  # as if finished by a version that kept no records: resumed
+        record.unlink()
     again, printed = run_json(capsys, config)
-    assert "prepare: " in printed and "skipped" in printed
     assert again["steps"]["search"]["replayed"] == 4
     assert again["steps"]["train"]["resumed_at"] == again["steps"]["train"]["steps"]
     assert again["student"]["perplexity"] == pytest.approx(result["student"]["perplexity"])
+
+
+def test_a_changed_field_reruns_exactly_the_steps_it_affects_and_says_why(world, capsys):
+    config = recipe(world, "changed", search__evals=2)
+    first, _ = run_json(capsys, config)
+    assert main(["run", "--config", str(config), "--eval.batch-size", "2", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "search: unchanged since it finished; kept" in printed and "train: unchanged" in printed
+    assert printed.count("eval ... (rerunning: changed batch_size 8 -> 2)") == 2
+    assert main(["run", "--config", str(config), "--eval.batch-size", "2", "--train.lr", "1e-3", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "search: unchanged" in printed and "extract: unchanged" in printed
+    assert "train ... (rerunning: changed lr 0.0006 -> 0.001; the run it replaces moved to" in printed
+    assert (world["root"] / "changed" / "superseded" / "train" / "final" / "config.json").is_file()
+    assert "eval: unchanged since it finished; kept" in printed  # the teacher's
+    assert "made again by this run" in printed  # the student's eval: its model was retrained
+    again = json.loads(printed.strip().splitlines()[-1])
+    assert again["subnetwork"] == first["subnetwork"]  # kept (the teacher's eval too: batch size 2 both times)
+    assert again["teacher"]["perplexity"] == pytest.approx(first["teacher"]["perplexity"])
+    assert again["student"]["perplexity"] != first["student"]["perplexity"]
+
+
+def test_dotted_flags_override_any_field_and_a_misspelled_one_names_the_closest(world, capsys):
+    config = recipe(world, "dotted")
+    assert main(["run", "--config", str(config), "--train.lr", "1e-3", "--search.evals", "64", "--print-config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert (resolved["train"]["lr"], resolved["search"]["evals"]) == (1e-3, 64)
+    assert main(["run", "--config", str(config), "--train.lrr", "1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean --train.lr?" in err, err
+    assert not (world["root"] / "dotted").exists()
 
 
 def test_an_eval_section_with_tasks_reports_teacher_and_student_accuracy(world, capsys, evalsets):
@@ -92,13 +124,19 @@ def test_an_eval_section_with_tasks_reports_teacher_and_student_accuracy(world, 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"shuffle": {}}, "unknown keys shuffle"),
     ({"search__out": "elsewhere"}, "search.out is set by the pipeline"),
-    ({"search__wings": 2}, "recipe section search: unrecognized arguments: --wings 2"),
+    ({"search__wings": 2}, "search: 'wings' is not a setting of SearchConfig"),
+    ({"train__shedule": "wsd"}, "'shedule' is not a setting of TrainConfig — did you mean schedule?"),
+    ({"baselines": {"random": {"lrr": [1e-3]}}}, "'lrr' is not a setting of TrainConfig — did you mean lr?"),
     ({"train__lr": "fast"}, "lr='fast' is not a valid float"),
     ({"search__strategy": "annealing"}, "search strategy 'annealing' is unknown"),
     ({"search__space": "tiny"}, "search space 'tiny' is unknown"),
     ({"search": {"evals": 2}}, "gives the search no budget"),
     ({"teacher": None}, "names no teacher"),
     ({"prepare": None}, "has no data"),
+    ({"train__push_to_hub": "bad id!"}, "is not a hub repo id"),
+    ({"extract__push_to_hub": "bad id!"}, "is not a hub repo id"),
+    ({"stop_at_reference": True}, "stop_at_reference needs true or false, and a `random` baseline"),
+    ({"variants": {"random": {}}}, "variant name 'random' is taken"),
 ])  # fmt: skip
 def test_a_bad_recipe_is_one_line_and_writes_nothing(world, capsys, changes, expected):
     config = recipe(world, "bad", **changes)
@@ -217,7 +255,7 @@ def test_with_stop_at_reference_every_arm_races_the_from_scratch_arm_and_stops_w
     raw["baselines"] = {"random": {"lr": [1e-4]}, "subnet_ce": {}}  # a slow from-scratch arm: the others pass it
     raw["stop_at_reference"] = True
     config.write_text(yaml.safe_dump(raw))
-    names = [step.name for step in plan(load_pipeline_recipe(config))]
+    names = [step.name for step in plan(load_pipeline(config))]
     assert names.index("random:train") < names.index("train") < names.index("subnet_ce:train")
     result, printed = run_json(capsys, config)
     arms, target = result["comparison"]["arms"], result["comparison"]["target_perplexity"]
@@ -228,6 +266,30 @@ def test_with_stop_at_reference_every_arm_races_the_from_scratch_arm_and_stops_w
         assert arms[name]["stopped"] and arms[name]["perplexity"] <= target < arms[name]["curve"][-2][2], name
     assert result["steps"]["random:train"]["stopped_at"] is None
     assert "(stopped)" in (world["root"] / "race" / "report.md").read_text()
-    again, _ = run_json(capsys, config)  # a stopped run stays stopped: nothing more is trained
-    assert again["steps"]["train"]["resumed_at"] == again["steps"]["train"]["stopped_at"]
+    again, printed = run_json(capsys, config)  # a stopped run stays stopped: nothing more is trained
+    assert "nothing changed" in printed and again["steps"]["train"] == result["steps"]["train"]
     assert again["comparison"]["arms"]["student"]["curve"] == arms["student"]["curve"]
+
+
+def test_a_run_whose_sweep_or_race_target_reruns_reruns_too(tmp_path):
+    """The rate picked from a sweep and the race's target are read from earlier runs: when one of those reruns,
+    the runs they decide rerun as well, and the others are kept."""
+    import dataclasses
+
+    from headstart.pipeline import _decide, _record_file
+
+    recipe = load_pipeline({"out": str(tmp_path / "run"), "teacher": "t", "data": str(tmp_path / "data"),
+                            "search": {"budget": "50%"}, "train": {"tokens": 1024, "kd": "forward_kl"},
+                            "baselines": {"random": {"lr": [1e-3, 2e-3], "sweep_tokens": 512}, "subnet_ce": {}},
+                            "stop_at_reference": True})
+    steps = plan(recipe)
+    for step in steps:  # every step finished once
+        Path(step.config.out if hasattr(step.config, "out") else tmp_path).mkdir(parents=True, exist_ok=True)
+        record = _record_file(recipe, step)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"config": dataclasses.asdict(step.config), "result": {}}))
+    assert all(kept is not None for kept, _ in _decide(recipe, steps).values())
+    sweep = next(s for s in steps if s.name == "random:sweep lr=0.001")
+    _record_file(recipe, sweep).unlink()
+    rerun = {name for name, (kept, _) in _decide(recipe, steps).items() if kept is None}
+    assert rerun == {"random:sweep lr=0.001", "random:train", "train", "subnet_ce:train", "eval:student"}

@@ -8,24 +8,37 @@ from pathlib import Path
 import pytest
 
 from headstart.model.checkpoint import decoder_config
-from headstart.pipeline import load_pipeline_recipe, parse_step, plan
+from headstart.pipeline import load_pipeline, plan
 from headstart.train import load_recipe, make_config
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def test_the_demo_pipeline_recipe_plans_every_step():
-    recipe = load_pipeline_recipe(RECIPES / "demo.yaml")
+    recipe = load_pipeline(RECIPES / "demo.yaml")
     steps = plan(recipe)
     assert [step.name for step in steps] == [
         "prepare", "search", "extract", "train", "random:train lr=0.002", "random:train lr=0.004",
         "random:train lr=0.008", "subnet_ce:train", "eval", "eval"]
     for step in steps:
-        args, module = parse_step(step.command, step.argv)
+        step.config.validate()
         if step.command == "train":
-            cfg = module.config_from_args(args)
+            cfg = step.config
             assert cfg.kd == ("forward_kl" if step.name == "train" else None)
             assert cfg.random_init == step.name.startswith("random")
+
+
+STUDY = sorted((RECIPES / "study").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", *(f"study/{p.name}" for p in STUDY)])
+def test_a_printed_pipeline_recipe_plans_the_same_steps(name, tmp_path):
+    import yaml
+
+    recipe = load_pipeline(RECIPES / name)
+    printed = tmp_path / "resolved.yaml"
+    printed.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))  # as --print-config does
+    assert plan(load_pipeline(printed)) == plan(recipe)
 
 
 @pytest.mark.parametrize("name", ["train.yaml", "quarter-student.yaml"])
@@ -46,21 +59,16 @@ def test_the_comparison_model_is_a_quarter_of_the_teacher():
     assert 0.2 < param_count(read("quarter-student.json")) / param_count(read("architecture.json")) < 0.3
 
 
-@pytest.mark.parametrize("path", sorted((RECIPES / "study").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", STUDY, ids=lambda p: p.stem)
 def test_every_study_recipe_plans_and_its_steps_parse(path):
-    recipe = load_pipeline_recipe(path)
+    recipe = load_pipeline(path)
     assert str(recipe.out) == f"runs/study/{path.stem}" and str(recipe.data) == "runs/study/data"
     for step in plan(recipe):
-        args, module = parse_step(step.command, step.argv)
-        if hasattr(module, "check_arguments") and step.command != "train":
-            module.check_arguments(args)
-        if step.command == "train":
-            module.config_from_args(args)
+        step.config.validate()
 
 
 def test_the_study_searches_its_headline_sub_network_the_same_way_wherever_it_is_trained():
     """The headline, KD losses and KD per FLOP train the same searched sub-network: their search settings agree."""
-    sections = [load_pipeline_recipe(RECIPES / "study" / f"{name}.yaml").sections
-                for name in ("headline-25", "kd-losses", "kd-per-flop")]
-    assert all(s["search"] == sections[0]["search"] and s["importance"] == sections[0]["importance"]
-               for s in sections)
+    recipes = [load_pipeline(RECIPES / "study" / f"{name}.yaml")
+               for name in ("headline-25", "kd-losses", "kd-per-flop")]
+    assert all(r.search == recipes[0].search and r.importance == recipes[0].importance for r in recipes)

@@ -44,7 +44,7 @@ def shipped(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ship")
     data = make_data(root)
     (root / "architecture.json").write_text(json.dumps(ARCHITECTURE))
-    assert main(["init", "--config", str(root / "architecture.json"), "--tokenizer", str(root / "tokenizer"),
+    assert main(["init", "--architecture", str(root / "architecture.json"), "--tokenizer", str(root / "tokenizer"),
                  "--out", str(root / "init"), "--seed", "0"]) == 0
     for name, steps in (("teacher", 8), ("quarter", 4)):
         train(make_config({"student": root / "init", "data": data, "out": root / name, "tokens": steps * 8 * SEQ,

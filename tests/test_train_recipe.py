@@ -5,33 +5,30 @@ import json
 
 import pytest
 
-from headstart.cli import train as train_cli
+from headstart.cli.main import build_parser
 from headstart.errors import UsageError
-from headstart.train.config import TrainConfig, field_types, load_recipe, make_config, parse_count
+from headstart.settings import field_types, given, parse_count
+from headstart.train.config import TrainConfig, load_recipe, make_config
 
 REQUIRED = {"student": "s", "data": "d", "out": "o", "tokens": 1000}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    train_cli.add_arguments(parser)
-    return parser.parse_args(argv)
+    return build_parser(["train", *argv]).parse_args(["train", *argv])
 
 
 def test_every_field_is_a_flag_and_unset_flags_leave_the_recipe_alone():
-    parser = argparse.ArgumentParser()
-    train_cli.add_arguments(parser)
-    assert set(field_types()) <= {a.dest for a in parser._actions}
-    args = parser.parse_args([])
-    assert not any(hasattr(args, name) for name in field_types())
+    parser = build_parser(["train"])
+    train = parser.commands[0]
+    assert set(field_types(TrainConfig)) <= {a.dest for a in train._actions}
+    assert given(parse([]), TrainConfig) == {}
 
 
 def test_flags_override_the_recipe_and_the_recipe_overrides_the_defaults(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("student: s\ndata: d\nout: o\ntokens: 2M\nlr: 0.001\nschedule: wsd\nrandom_init: true\n")
     args = parse(["--lr", "0.002", "--no-random-init", "--micro-batch-size", "2"])
-    flags = {name: getattr(args, name) for name in field_types() if hasattr(args, name)}
-    cfg = make_config(load_recipe(recipe), flags)
+    cfg = make_config(load_recipe(recipe), given(args, TrainConfig))
     assert (cfg.tokens, cfg.lr, cfg.schedule, cfg.random_init, cfg.micro_batch_size) == (2_000_000, 0.002, "wsd",
                                                                                          False, 2)
     assert cfg.seq_len == TrainConfig().seq_len
@@ -68,5 +65,30 @@ def test_bad_settings_are_usage_errors(fields):
 def test_unknown_recipe_fields_are_usage_errors_not_silently_dropped(tmp_path):
     recipe = tmp_path / "r.json"
     recipe.write_text(json.dumps(REQUIRED | {"learning_rate": 0.1}))
-    with pytest.raises(UsageError, match="learning_rate"):
+    with pytest.raises(UsageError, match="'learning_rate' is not a setting of TrainConfig"):
         load_recipe(recipe)
+
+
+def test_a_misspelled_flag_or_recipe_key_names_the_closest_valid_one(tmp_path, capsys):
+    from headstart.cli.main import main
+
+    assert main(["train", "--micro-bach-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean --micro-batch-size?" in err, err
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("student: s\nshedule: wsd\n")
+    assert main(["train", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'shedule' is not a setting of TrainConfig — did you mean schedule?" in err, err
+
+
+def test_print_config_writes_the_resolved_recipe_that_reads_back_the_same(tmp_path, capsys):
+    from headstart.cli.main import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("student: s\ndata: d\nout: o\ntokens: 2M\nlr: 0.001\n")
+    assert main(["train", "--config", str(recipe), "--lr", "3e-3", "--print-config"]) == 0
+    resolved = tmp_path / "resolved.yaml"
+    resolved.write_text(capsys.readouterr().out)
+    cfg = make_config(load_recipe(resolved))
+    assert (cfg.tokens, cfg.lr) == (2_000_000, 0.003) and cfg == make_config(load_recipe(recipe), {"lr": 3e-3})

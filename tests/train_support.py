@@ -23,7 +23,6 @@ from conftest import word_tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from headstart.data.prepare import prepare_data
-from headstart.pipeline import section_argv
 
 N_WORDS = 40
 VOCAB = N_WORDS + 2  # eos, [UNK], w0..w{N-1}
@@ -92,7 +91,11 @@ def make_world(root: Path) -> dict:
 
 def train_argv(**fields) -> list[str]:
     """`headstart train` arguments from field=value pairs (True: a bare flag)."""
-    return ["train", *section_argv(fields)]
+    argv = ["train"]
+    for key, value in fields.items():
+        flag = "--" + key.replace("_", "-")
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
 
 
 def subprocess_env() -> dict[str, str]:

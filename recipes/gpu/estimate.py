@@ -21,11 +21,10 @@ import sys
 from pathlib import Path
 
 from headstart.model.checkpoint import decoder_config
-from headstart.pipeline import load_pipeline_recipe
+from headstart.pipeline import load_pipeline
 from headstart.subnet import make_space, param_count, parse_budget
 from headstart.subnet.counts import flops_per_token
 from headstart.subnet.spec import student_config
-from headstart.train.config import parse_count
 from headstart.train.throughput import PEAK_BF16
 
 HERE = Path(__file__).resolve().parent
@@ -50,31 +49,31 @@ def peak(name: str) -> float:
 def estimate(recipe_name: str) -> dict:
     """The numbers of one recipe (see the module docstring for what each counts)."""
     config_file, nodes, per_node = RECIPES[recipe_name]
-    recipe = load_pipeline_recipe(HERE / recipe_name)
-    train, search = recipe.sections["train"], recipe.sections["search"]
+    recipe = load_pipeline(HERE / recipe_name)
+    train, search = recipe.train, recipe.search
     raw = json.loads((HERE / config_file).read_text())
     raw.pop("rope_scaling", None)  # long-context RoPE scaling changes no FLOP count
     teacher = decoder_config(raw)
-    budget = parse_budget(str(search["budget"]), param_count(teacher))
+    budget = parse_budget(search.budget, param_count(teacher))
     spec = make_space("coarse-uniform", teacher).sample(random.Random(0), budget)
     student = student_config(teacher, spec)
-    seq, tokens, ranks = int(train["seq_len"]), parse_count(train["tokens"]), nodes * per_node
+    seq, tokens, ranks = train.seq_len, train.tokens, nodes * per_node
     student_fpt, teacher_fpt = flops_per_token(student, seq_len=seq), flops_per_token(teacher, seq_len=seq)
     train_fpt = 3 * student_fpt + teacher_fpt
-    search_flops = int(search["evals"]) * parse_count(search["tokens"]) * flops_per_token(teacher, spec, seq)
-    shards = ranks if train.get("parallel") == "fsdp" else 1
-    per_token_layer = 2 if train.get("activation_checkpointing") else 34
+    search_flops = search.evals * search.tokens * flops_per_token(teacher, spec, seq)
+    shards = ranks if train.parallel == "fsdp" else 1
+    per_token_layer = 2 if train.activation_checkpointing else 34
     memory = {"student_states": 16 * param_count(student) / shards,
               "teacher_weights": 2 * param_count(teacher) / shards,
-              "activations": per_token_layer * int(train["micro_batch_size"]) * seq * student.n_embd * student.n_layer,
-              "kd_loss": 4 * 4 * int(train.get("loss_chunk_tokens", 1024)) * teacher.vocab_size}
+              "activations": per_token_layer * train.micro_batch_size * seq * student.n_embd * student.n_layer,
+              "kd_loss": 4 * 4 * train.loss_chunk_tokens * teacher.vocab_size}
     gpus = []
     for label, name, gib in GPUS:
         per_gpu = ASSUMED_MFU * peak(name) / train_fpt
         gpus.append({"gpu": label, "memory_gib": gib, "tokens_per_s_per_gpu": per_gpu,
                      "train_hours": tokens / (per_gpu * ranks) / 3600,
                      "search_seconds": search_flops / (ASSUMED_MFU * peak(name) * ranks)})
-    prepare_tokens = parse_count(recipe.sections["prepare"]["max_tokens"])
+    prepare_tokens = recipe.prepare.max_tokens
     return {"recipe": recipe_name, "nodes": nodes, "gpus_per_node": per_node,
             "prepare_tokens": prepare_tokens,
             "prepare_hours_on_2_cores": prepare_tokens / prepare_tokens_per_s() / 3600,

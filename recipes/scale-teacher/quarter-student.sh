@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 hs=.venv/bin/headstart
 recipe=recipes/scale-teacher
-"$hs" init --config "$recipe/quarter-student.json" --tokenizer runs/scale-teacher/data/tokenizer \
+"$hs" init --architecture "$recipe/quarter-student.json" --tokenizer runs/scale-teacher/data/tokenizer \
   --out runs/scale-teacher/quarter-init --seed 0
 "$hs" train --config "$recipe/quarter-student.yaml" --resume

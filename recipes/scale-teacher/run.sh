@@ -13,7 +13,7 @@ if [ ! -f runs/scale-teacher/data/manifest.json ]; then
     --val-docs 'persuasion.txt' 'hamlet.txt' 'tempest.txt' 'twelfth_night.txt' 'cr*.txt' \
     --out runs/scale-teacher/data
 fi
-"$hs" init --config "$recipe/architecture.json" --tokenizer runs/scale-teacher/data/tokenizer \
+"$hs" init --architecture "$recipe/architecture.json" --tokenizer runs/scale-teacher/data/tokenizer \
   --out runs/scale-teacher/init --seed 0
 "$hs" train --config "$recipe/train.yaml" --resume
 bash "$recipe/quarter-student.sh"

@@ -1,9 +1,9 @@
 """`headstart run`: the whole pipeline from one recipe file, every step resumable.
 
-A recipe names the teacher, an output folder and one section per step. A section's keys are the
-flags of that step's own command (`seq_len: 256` is `--seq-len 256`, a list gives several values,
-`true` a switch), so a recipe can say whatever the commands take and the commands check it. The
-pipeline fills in the flags that join the steps; a recipe that sets one of them is refused.
+A recipe names the teacher, an output folder and one section per step. A section holds fields of
+that step's config (headstart.configs; training's is TrainConfig), which are also the flags of its
+own command (`seq_len: 256` is `--seq-len 256`); `headstart run --config R --train.lr 1e-3` sets one
+for this run. The pipeline fills in the fields that join the steps; a recipe that sets one is refused.
 
     step        writes (below `out`)   on a second run
     prepare     data/                  skipped if data/ was prepared by the same command with
@@ -17,9 +17,15 @@ pipeline fills in the flags that join the steps; a recipe that sets one of them 
     baselines   baselines/ARM/         optional: arms trained like the student for comparison (see
                                        headstart.compare.arms); the report races them to the from-scratch
                                        arm's final perplexity in tokens and FLOPs (comparison_*.png)
+    variants    variants/NAME/         optional: the student's sub-network trained with other settings, as arms
+                                       too; with `stop_at_reference: true` the from-scratch arm trains first
+                                       and every other run stops at its final perplexity (marked (stopped))
 
-A second run of a folder whose search was made with other weights of the teacher (one retrained
-into the same folder) is refused before any step.
+Each finished step records its settings in steps/; a second run keeps every step whose settings and
+inputs are unchanged (with nothing changed it only prints the report), reruns the ones that changed
+and those downstream of them, and says which and why. recipe.yaml is the resolved recipe of the last run.
+A second run of a folder whose search was made with other weights of the teacher (one retrained into
+the same folder) is refused before any step.
 
 Under torchrun, search and train use every rank; the other steps run on rank 0 while the rest wait
 for it in a group of their own, whose timeout (two days) outlasts preparing a large corpus.
@@ -27,13 +33,17 @@ for it in a group of their own, whose timeout (two days) outlasts preparing a la
 
 from __future__ import annotations
 
-import argparse
-import importlib
+import dataclasses
 import json
-from dataclasses import dataclass
+import re
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from headstart import api
 from headstart.atomic import write_json_atomic, write_text_atomic
 from headstart.compare.arms import (
     REFERENCE,
@@ -45,214 +55,238 @@ from headstart.compare.arms import (
     full_runs,
     parse_arms,
     short_sweep,
-    student_lr,
     sweep_folder,
 )
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
+from headstart.configs import EvalConfig, ExtractConfig, ImportanceConfig, PrepareConfig, SearchConfig
 from headstart.errors import UsageError
 from headstart.search.journal import JOURNAL, read_header
-from headstart.train.config import read_mapping
+from headstart.settings import closest, make, parse_fields, read_mapping
+from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks, close_ranks, init_ranks, wait_for_main, waiting_group
 
-STEPS = ("prepare", "importance", "search", "extract", "train", "eval")
+SECTIONS = {"prepare": PrepareConfig, "importance": ImportanceConfig, "search": SearchConfig,
+            "extract": ExtractConfig, "train": TrainConfig, "eval": EvalConfig}
+STEPS = tuple(SECTIONS)
 DISTRIBUTED_STEPS = ("search", "train")
-# the flags of each step that the pipeline sets, joining it to the steps before it
-JOINING_FLAGS = {
+RESUMING = ("search", "train")  # steps that resume their folder (and refuse one of other settings)
+FUNCTIONS = {"prepare": "prepare", "importance": "importance", "search": "search", "extract": "extract",
+             "train": "train", "eval": "evaluate"}  # the headstart.api function of each command
+# the fields of each step that the pipeline sets, joining it to the steps before it
+JOINING = {
     "prepare": ("out",),
     "importance": ("teacher", "data", "out"),
     "search": ("teacher", "data", "out", "importance"),
     "extract": ("teacher", "spec", "out"),
-    "train": ("student", "data", "out", "teacher", "resume", "config"),
+    "train": ("student", "data", "out", "teacher"),
     "eval": ("model", "data", "tokens", "seq_len"),  # the windows of training's validation
 }
+INPUTS = ("teacher", "data", "importance", "spec", "student", "model")  # joining fields that name what a step reads
+TOP = ("out", "teacher", "data", "baselines", "variants", "stop_at_reference")
 RECIPE_HELP = "a YAML or JSON file: out, teacher, and a section per step (see `headstart run --help`)"
 
 
 @dataclass(frozen=True)
-class Recipe:
+class PipelineConfig:
+    """A checked recipe: each present section a typed config whose joining fields the plan fills in."""
+
     out: Path
     teacher: str
-    data: Path | None  # a prepared folder to use instead of the prepare step
-    sections: dict[str, dict[str, Any]]
-    arms: list[ArmPlan]  # baselines and variants, trained beside the student (compare.arms)
-    stop_at_reference: bool = False  # every other arm stops once it reaches the from-scratch arm's final perplexity
+    data: Path | None = None  # a prepared folder to use instead of the prepare step
+    prepare: PrepareConfig | None = None
+    importance: ImportanceConfig | None = None  # optional step
+    search: SearchConfig = field(default_factory=SearchConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    arms: tuple[ArmPlan, ...] = ()  # baselines and variants, trained beside the student (compare.arms)
+    stop_at_reference: bool = False  # every other run stops once it reaches the from-scratch arm's final perplexity
 
     @property
     def data_dir(self) -> Path:
         return self.data if self.data is not None else self.out / "data"
 
+    def section(self, step: str) -> dict[str, Any]:
+        """A step's settings as a recipe section: its fields but those the pipeline joins."""
+        cfg = getattr(self, step)
+        return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in JOINING[step]} if cfg else {}
 
-def load_pipeline_recipe(path: str | Path, out: str | Path | None = None) -> Recipe:
-    """Read and check a pipeline recipe; `out` overrides the recipe's."""
-    raw = read_mapping(path, RECIPE_HELP)
-    unknown = sorted(set(raw) - {"out", "teacher", "data", "baselines", "variants", "stop_at_reference", *STEPS})
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe: loading it gives this config again."""
+        top = {"out": str(self.out), "teacher": self.teacher, "data": str(self.data) if self.data else None}
+        arms = {kind: {a.name: a.overrides for a in self.arms if a.folder.startswith(kind + "/")}
+                for kind in ("baselines", "variants")}
+        return {**top, **{step: self.section(step) for step in STEPS if getattr(self, step) is not None}, **arms,
+                "stop_at_reference": self.stop_at_reference}
+
+
+def _section(raw: dict[str, Any], step: str, where: str) -> dict[str, Any]:
+    section = raw.get(step) or {}
+    if not isinstance(section, dict):
+        raise UsageError(f"{where}: section {step} is not a mapping", "write `field: value` lines under it")
+    section = {str(k).replace("-", "_"): v for k, v in section.items()}
+    taken = sorted(k for k in section if k in JOINING[step])
+    if taken:
+        raise UsageError(f"{where}: {step}.{taken[0]} is set by the pipeline",
+                         f"remove it; the pipeline joins {step} to the steps before it")
+    return parse_fields(SECTIONS[step], section, f"{where}: {step}")
+
+
+def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[str, Any] | None = None,
+                  ) -> PipelineConfig:
+    """Read and check a pipeline recipe (a file or a mapping); `overrides` maps `out` or `train.lr` to a value."""
+    where = f"recipe {source}" if not isinstance(source, dict) else "recipe"
+    raw = dict(source) if isinstance(source, dict) else read_mapping(source, RECIPE_HELP) if source else {}
+    for key, value in (overrides or {}).items():
+        step, _, name = key.partition(".")
+        if name:
+            raw[step] = {**(raw.get(step) or {}), name: value}
+        elif value is not None:
+            raw[key] = value
+    unknown = sorted(set(raw) - {*TOP, *STEPS})
     if unknown:
-        raise UsageError(f"recipe {path} has unknown keys {', '.join(unknown)}", "use out, teacher, data, "
-                         f"baselines, variants, stop_at_reference and the step sections {', '.join(STEPS)}")
+        raise UsageError(f"{where} has unknown keys {', '.join(unknown)}", f"{closest(unknown[0], [*TOP, *STEPS])}use "
+                         f"{', '.join(TOP)} and the step sections {', '.join(STEPS)}")
     for key in ("out", "teacher"):
-        if not raw.get(key) and not (key == "out" and out):
-            raise UsageError(f"recipe {path} names no {key}", f"add `{key}: ...` to it")
-    sections = {}
-    for step in STEPS:
-        section = raw.get(step) or {}
-        if not isinstance(section, dict):
-            raise UsageError(f"recipe {path}: section {step} is not a mapping", "write `flag: value` lines under it")
-        taken = sorted(k for k in section if k.replace("-", "_") in JOINING_FLAGS[step])
-        if taken:
-            raise UsageError(f"recipe {path}: {step}.{taken[0]} is set by the pipeline",
-                             f"remove it; the pipeline joins {step} to the steps before it")
-        sections[step] = section
+        if not raw.get(key):
+            raise UsageError(f"{where} names no {key}", f"add `{key}: ...` to it")
+    sections = {step: _section(raw, step, where) for step in STEPS}
     if raw.get("data") and raw.get("prepare"):
-        raise UsageError(f"recipe {path} has both `data:` and a prepare section", "keep one of them")
+        raise UsageError(f"{where} has both `data:` and a prepare section", "keep one of them")
     if not raw.get("data") and not sections["prepare"].get("input"):
-        raise UsageError(f"recipe {path} has no data", "add `data: PREPARED_FOLDER` or prepare.input")
-    if "budget" not in sections["search"]:
-        raise UsageError(f"recipe {path} gives the search no budget", "add `budget: 25%` (or 50M) under search")
-    if "tokens" not in sections["train"]:
-        raise UsageError(f"recipe {path} gives training no token budget", "add `tokens: 10M` under train")
-    arms = parse_arms(raw.get("baselines"), raw.get("variants"), sections["train"], f"recipe {path}")
+        raise UsageError(f"{where} has no data", "add `data: PREPARED_FOLDER` or prepare.input")
+    if not sections["search"].get("budget"):
+        raise UsageError(f"{where} gives the search no budget", "add `budget: 25%` (or 50M) under search")
+    if sections["train"].get("tokens") is None:
+        raise UsageError(f"{where} gives training no token budget", "add `tokens: 10M` under train")
+    train = dataclasses.asdict(TrainConfig(**sections["train"]))
+    arms = parse_arms(raw.get("baselines"), raw.get("variants"), train, where)
     stop = raw.get("stop_at_reference", False)
     if not isinstance(stop, bool) or (stop and not any(arm.name == REFERENCE for arm in arms)):
-        raise UsageError(f"recipe {path}: stop_at_reference needs true or false, and a `{REFERENCE}` baseline",
+        raise UsageError(f"{where}: stop_at_reference needs true or false, and a `{REFERENCE}` baseline",
                          f"add `{REFERENCE}: {{}}` under baselines, or drop stop_at_reference")
-    return Recipe(Path(out or raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
-                  sections, arms, stop)
-
-
-def section_argv(section: dict[str, Any]) -> list[str]:
-    """`{"seq_len": 256, "val_docs": ["a", "b"], "compile": true}` -> `--seq-len 256 --val-docs a b --compile`."""
-    argv: list[str] = []
-    for key, value in section.items():
-        flag = "--" + str(key).replace("_", "-")
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            argv += [flag] if value else ["--no-" + flag[2:]]
-        elif isinstance(value, list):
-            argv += [flag, *map(str, value)]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
-class _StepParser(argparse.ArgumentParser):
-    """A command's parser whose errors name the recipe section instead of exiting."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"recipe section {self.prog}: {message}", f"use the flags of `headstart {self.prog}` "
-                         "as keys (underscores for dashes)")
-
-
-def parse_step(step: str, argv: list[str]) -> tuple[argparse.Namespace, Any]:
-    """The step command's arguments, parsed by its own parser, and its module."""
-    module = importlib.import_module(f"headstart.cli.{step}")
-    parser = _StepParser(prog=step, add_help=False)
-    module.add_arguments(parser)
-    return parser.parse_args(argv), module
+    optional = ("prepare", "importance")  # absent: None
+    configs = {step: SECTIONS[step](**sections[step]) if raw.get(step) or step not in optional else None
+               for step in STEPS}
+    return PipelineConfig(Path(raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
+                          arms=tuple(arms), stop_at_reference=stop, **configs)
 
 
 @dataclass(frozen=True)
 class Step:
     name: str  # what the pipeline calls it: the command, or `ARM:command` for a baseline arm's steps
     command: str  # the headstart command that runs it
-    argv: list[str]
+    config: Any  # its full config, joined to the steps before it
+    key: str = ""  # unique among the steps: its record's name (the two evals are eval:teacher, eval:student)
     pick_lr: tuple[tuple[str, Path], ...] = ()  # train at the best of these (rate, sweep run) once they ran
     stop_at: tuple[Path, ...] = ()  # stop at the best final perplexity of these runs (the reference arm's)
 
+    @property
+    def record(self) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.key or self.name)
 
-def plan(recipe: Recipe) -> list[Step]:
+    @property
+    def decided_by(self) -> list[Path]:
+        """The runs before it whose results set some of its settings (its rate, its target)."""
+        return [folder for _, folder in self.pick_lr] + list(self.stop_at)
+
+
+def plan(recipe: PipelineConfig) -> list[Step]:
     """The steps in order: the student's, each baseline arm's, then eval (teacher and student)."""
     out, teacher, data = recipe.out, recipe.teacher, str(recipe.data_dir)
-    s = {step: section_argv(section) for step, section in recipe.sections.items()}
+    join = dataclasses.replace
     steps: list[Step] = []
     if recipe.data is None:
-        tokenizer = [] if {"tokenizer", "train_tokenizer"} & set(recipe.sections["prepare"]) else [
-            "--tokenizer", teacher]
-        steps.append(Step("prepare", "prepare", [*tokenizer, *s["prepare"], "--out", data]))
+        prepare = recipe.prepare
+        tokenizer = prepare.tokenizer if prepare.tokenizer or prepare.train_tokenizer else teacher
+        steps.append(Step("prepare", "prepare", join(prepare, tokenizer=tokenizer, out=data)))
     importance_json = str(out / "importance" / "importance.json")
-    if recipe.sections["importance"] or any(plan.arm.strategy == "oneshot" for plan in recipe.arms):
-        steps.append(Step("importance", "importance", ["--teacher", teacher, "--data", data,
-                                                       "--out", str(out / "importance"), *s["importance"]]))
-    seeded = ["--importance", importance_json] if recipe.sections["importance"] else []
+    if recipe.importance or any(arm.arm.strategy == "oneshot" for arm in recipe.arms):
+        steps.append(Step("importance", "importance", join(recipe.importance or ImportanceConfig(), teacher=teacher,
+                                                           data=data, out=str(out / "importance"))))
+    seeded = importance_json if recipe.importance else None
 
-    def search_and_extract(where: Path, prefix: str, extra: list[str]) -> None:
-        steps.append(Step(prefix + "search", "search", ["--teacher", teacher, "--data", data,
-                                                        "--out", str(where / "search"), *s["search"], *extra]))
-        steps.append(Step(prefix + "extract", "extract", ["--teacher", teacher, "--spec",
-                                                          str(where / "search" / "best.json"),
-                                                          "--out", str(where / "student"), *s["extract"]]))
+    def search_and_extract(where: Path, prefix: str, **changes: Any) -> None:
+        joined = {"teacher": teacher, "data": data, "out": str(where / "search"), "importance": seeded}
+        steps.append(Step(prefix + "search", "search", join(recipe.search, **joined | changes)))
+        steps.append(Step(prefix + "extract", "extract", join(recipe.extract, teacher=teacher,
+                                                              spec=str(where / "search" / "best.json"),
+                                                              out=str(where / "student"))))
 
     def train(name: str, student: Path, run_dir: Path, section: dict[str, Any],
               pick_lr: tuple[tuple[str, Path], ...] = (), stop_at: tuple[Path, ...] = ()) -> None:
-        kd_teacher = ["--teacher", teacher] if section.get("kd") else []
-        steps.append(Step(name, "train", ["--student", str(student), "--data", data, "--out", str(run_dir),
-                                          "--resume", *kd_teacher, *section_argv(section)], pick_lr, stop_at))
+        joined = {"student": str(student), "data": data, "out": str(run_dir),
+                  "teacher": teacher if section.get("kd") else None}
+        steps.append(Step(name, "train", make(TrainConfig, section | joined, f"recipe: {name}"),
+                          pick_lr=pick_lr, stop_at=stop_at))
 
     def arm_steps(arm: ArmPlan, stop_at: tuple[Path, ...]) -> None:
         where, student = out / arm.folder, out / "student"
         if arm.arm.strategy is not None:
-            importance = ["--importance", importance_json] if arm.arm.strategy == "oneshot" else seeded
-            search_and_extract(where, f"{arm.name}:", ["--strategy", arm.arm.strategy, *importance])
+            importance = importance_json if arm.arm.strategy == "oneshot" else seeded
+            search_and_extract(where, f"{arm.name}:", strategy=arm.arm.strategy, importance=importance)
             student = where / "student"
         lrs, short = arm.overrides["lr"], arm.overrides.get("sweep_tokens")
         if short is not None:  # the rates at a short budget, then the best at the full one
             sweep = tuple(short_sweep(where, lrs))
             for lr, (_, folder) in zip(lrs, sweep, strict=True):
-                section = arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lr)
+                section = arm_train_section(recipe.section("train"), arm.arm, arm.overrides, lr)
                 train(f"{arm.name}:sweep lr={lr}", student, folder, {**section, "tokens": short})
             train(f"{arm.name}:train", student, where / "train",
-                  arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lrs[0]), sweep, stop_at)
+                  arm_train_section(recipe.section("train"), arm.arm, arm.overrides, lrs[0]), sweep, stop_at)
             return
         for lr in lrs:
-            section = arm_train_section(recipe.sections["train"], arm.arm, arm.overrides, lr)
+            section = arm_train_section(recipe.section("train"), arm.arm, arm.overrides, lr)
             train(f"{arm.name}:train" + (f" lr={lr}" if len(lrs) > 1 else ""), student,
                   where / sweep_folder(lrs, lr), section, stop_at=stop_at)
 
-    search_and_extract(out, "", seeded)
+    search_and_extract(out, "")
     # racing: the from-scratch arm first, then every other run stops at its final perplexity
     reference = next((a for a in recipe.arms if a.name == REFERENCE), None) if recipe.stop_at_reference else None
     stop_at: tuple[Path, ...] = ()
     if reference is not None:
         arm_steps(reference, ())
         stop_at = tuple(full_runs(out / reference.folder, reference.overrides))
-    train("train", out / "student", out / "train", recipe.sections["train"], stop_at=stop_at)
+    train("train", out / "student", out / "train", recipe.section("train"), stop_at=stop_at)
     for arm in recipe.arms:
         if arm is not reference:
             arm_steps(arm, stop_at)
-    windows = ["--tokens", str(_train_field(recipe, "eval_tokens")), "--seq-len", str(_train_field(recipe, "seq_len"))]
-    for model in (teacher, str(out / "train" / "final")):
-        steps.append(Step("eval", "eval", ["--model", model, "--data", data, *windows, *s["eval"]]))
+    windows = {"data": data, "tokens": recipe.train.eval_tokens, "seq_len": recipe.train.seq_len}
+    for who, model in (("teacher", teacher), ("student", str(out / "train" / "final"))):
+        steps.append(Step("eval", "eval", join(recipe.eval, model=model, **windows), key=f"eval:{who}"))
     return steps
 
 
-def _with_lr(argv: list[str], lr: str) -> list[str]:
-    at = argv.index("--lr") + 1
-    return [*argv[:at], lr, *argv[at + 1:]]
+def _resolved(ranks: Ranks, step: Step) -> Any:
+    """The step's config with the settings the runs before it decide: a swept rate's best, the race's target."""
+    cfg = step.config
+    if step.pick_lr:
+        lr = best_rate(list(step.pick_lr))
+        cfg = dataclasses.replace(cfg, lr=float(lr))
+        _say(ranks, f"{step.name}: learning rate {lr}, the best of its sweep")
+    if step.stop_at:
+        target = min(final_perplexity(run) for run in step.stop_at)
+        cfg = dataclasses.replace(cfg, stop_below=target)
+        _say(ranks, f"{step.name}: stops at perplexity {target:.2f}, the from-scratch arm's final one")
+    return cfg
 
 
-def _train_field(recipe: Recipe, name: str) -> int:
-    """A whole-number field of the recipe's training section, or its default."""
-    from headstart.train.config import field_defaults, parse_count
-
-    return parse_count(recipe.sections["train"].get(name, field_defaults()[name]))
-
-
-def _already_prepared(args: argparse.Namespace, module: Any) -> bool:
+def _already_prepared(cfg: PrepareConfig) -> bool:
     """The same command, and the tokenizer it names unchanged (a teacher replaced in its folder re-prepares)."""
     try:
-        manifest = json.loads((Path(args.out) / "manifest.json").read_text())
+        manifest = json.loads((Path(cfg.out) / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    if manifest.get("created_by") != module.command_line(args):
+    if manifest.get("created_by") != cfg.command_line():
         return False
-    if args.tokenizer is None:  # trained by the command itself
+    if cfg.tokenizer is None:  # trained by the command itself
         return True
     from headstart.data import load_tokenizer, tokenizer_fingerprint
 
-    return manifest["tokenizer"]["fingerprint"] == tokenizer_fingerprint(load_tokenizer(args.tokenizer))
+    return manifest["tokenizer"]["fingerprint"] == tokenizer_fingerprint(load_tokenizer(cfg.tokenizer))
 
 
-def _check_same_teacher(recipe: Recipe) -> None:
+def _check_same_teacher(recipe: PipelineConfig) -> None:
     """Refuse, before any step, to go on with a run whose teacher has since been replaced in its folder:
     its search journal records the weights it searched (checked again by the search itself)."""
     header = read_header(recipe.out / "search" / JOURNAL)
@@ -265,62 +299,129 @@ def _check_same_teacher(recipe: Recipe) -> None:
                          "changed since its search", f"give a new --out, or delete {recipe.out} to start over")
 
 
+def _record_file(recipe: PipelineConfig, step: Step) -> Path:
+    return recipe.out / "steps" / f"{step.record}.json"
+
+
+def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[str, Any] | None, str]]:
+    """Each step's kept result (None: run it) and why: a step is kept when it finished with the same settings
+    and nothing it reads was rerun; prepare, when data/ holds its preparation already."""
+    decisions: dict[str, tuple[dict[str, Any] | None, str]] = {}
+    rerun: list[Path] = []
+    for step in steps:
+        cfg = dataclasses.asdict(step.config)
+        try:
+            record = json.loads(_record_file(recipe, step).read_text())
+        except (OSError, json.JSONDecodeError):
+            record = None
+        reads = [Path(cfg[name]) for name in INPUTS if name in JOINING[step.command] and cfg.get(name)]
+        reads += step.decided_by
+        upstream = next((p for p in reads for done in rerun if p == done or done in p.parents), None)
+        out = Path(cfg["out"]) if cfg.get("out") else None
+        if step.command == "prepare":
+            done = _already_prepared(step.config)
+            kept = (record or {}).get("result", {}) if done else None
+            why = f"{out} holds this preparation already; skipped" if done else "preparing"
+        elif record is None:
+            kept, why = None, "no finished run of it yet"
+        elif record["config"] != cfg:
+            changes = [f"{k} {record['config'].get(k)!r} -> {v!r}" for k, v in cfg.items()
+                       if record["config"].get(k) != v]
+            kept, why = None, f"rerunning: changed {'; '.join(changes)}"
+        elif upstream is not None:
+            kept, why = None, f"rerunning: it reads {upstream}, made again by this run"
+        elif out is not None and not out.exists():
+            kept, why = None, f"rerunning: {out} is gone"
+        else:
+            kept, why = record["result"], "unchanged since it finished; kept"
+        if kept is None and out is not None:
+            rerun.append(out)
+            if record is not None and step.command in RESUMING and out.exists():
+                why += f"; the run it replaces moved to {_superseded(recipe, out)}"
+        decisions[step.key or step.name] = (kept, why)
+    return decisions
+
+
+def _superseded(recipe: PipelineConfig, out: Path) -> Path:
+    """Where a finished search or training run goes when its step reruns afresh (nothing is deleted)."""
+    return recipe.out / "superseded" / "_".join(out.relative_to(recipe.out).parts)
+
+
+def _move_superseded(recipe: PipelineConfig, steps: list[Step], decisions: dict[str, Any]) -> None:
+    """A search or training run that reruns with other settings or inputs would be refused by its own journal
+    or checkpoint (or, worse, resumed from another student's): it starts afresh, its old run kept aside."""
+    for step in steps:
+        kept, why = decisions[step.key or step.name]
+        if kept is None and "moved to" in why:
+            target = _superseded(recipe, Path(step.config.out))
+            if target.exists():
+                target = target.with_name(f"{target.name}-{time.strftime('%Y%m%dT%H%M%S')}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Path(step.config.out).rename(target)
+
+
 def _say(ranks: Ranks, message: str) -> None:
     if ranks.is_main:
         print(f"headstart run: {message}", flush=True)
 
 
-def run_pipeline(recipe: Recipe) -> dict[str, Any]:
-    """Run every step in order; returns each step's summary and the final comparison."""
-    parsed = [(step, *parse_step(step.command, step.argv)) for step in plan(recipe)]  # all checked up front
-    for _, args, module in parsed:
-        if hasattr(module, "check_arguments"):
-            module.check_arguments(args)  # values too, before hours of the steps before it
+def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
+    """Run every step in order that is not kept from a finished run; returns each step's summary and the
+    final comparison."""
+    steps = plan(recipe)
+    for step in steps:
+        step.config.check()  # every value and output, before hours of the steps before it
     _check_same_teacher(recipe)
     # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
-    skip = {step.name for step, args, module in parsed if step.name == "prepare" and _already_prepared(args, module)}
+    decisions = _decide(recipe, steps)
     ranks = init_ranks()
     summaries: dict[str, Any] = {}
+    ran = []
     try:
+        if ranks.is_main:
+            write_text_atomic(recipe.out / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
         waiting = waiting_group(ranks)
-        for step, args, module in parsed:
-            if step.name in skip:
-                _say(ranks, f"{step.name}: {args.out} holds this preparation already; skipped")
-                continue
-            _say(ranks, f"{step.name} ...")
-            if step.pick_lr or step.stop_at:  # settings that the runs before it decide
-                argv = step.argv
-                if step.pick_lr:
-                    lr = best_rate(list(step.pick_lr))
-                    argv = _with_lr(argv, lr)
-                    _say(ranks, f"{step.name}: learning rate {lr}, the best of its sweep")
-                if step.stop_at:
-                    target = min(final_perplexity(run) for run in step.stop_at)
-                    argv = [*argv, "--stop-below", repr(target)]
-                    _say(ranks, f"{step.name}: stops at perplexity {target:.2f}, the from-scratch arm's final one")
-                args, module = parse_step(step.command, argv)
-            if step.command in DISTRIBUTED_STEPS or ranks.is_main:
-                summary = module.run(args)
-                if step.name == "eval":
-                    summaries.setdefault("eval", []).append(summary)
-                else:
-                    summaries[step.name] = summary
-            if step.command not in DISTRIBUTED_STEPS:
-                wait_for_main(ranks, waiting)
+        if ranks.is_main:
+            _move_superseded(recipe, steps, decisions)
+        wait_for_main(ranks, waiting)
+        for step in steps:
+            kept, why = decisions[step.key or step.name]
+            _say(ranks, f"{step.name}: {why}" if kept is not None else f"{step.name} ... ({why})")
+            summary = kept
+            if kept is None:
+                ran.append(step.name)
+                if step.command in DISTRIBUTED_STEPS or ranks.is_main:
+                    function = getattr(api, FUNCTIONS[step.command])
+                    cfg = _resolved(ranks, step)
+                    result = function(cfg, resume=True) if step.command == "train" else function(cfg)
+                    _say(ranks, result.describe())
+                    summary = result.to_dict()
+                    if ranks.is_main:  # the planned config: what a rerun's plan is compared with
+                        write_json_atomic(_record_file(recipe, step), {"config": dataclasses.asdict(step.config),
+                                                                        "result": summary})
+                if step.command not in DISTRIBUTED_STEPS:
+                    wait_for_main(ranks, waiting)
+            if step.command == "eval":
+                summaries.setdefault("eval", []).append(summary)
+            else:
+                summaries[step.name] = summary
     finally:
         close_ranks(ranks)
     if not ranks.is_main:
         return {}
+    if not ran and (recipe.out / "eval.json").is_file():
+        result = json.loads((recipe.out / "eval.json").read_text())
+        _say(ranks, f"nothing changed since the last run; its report is {recipe.out / 'report.md'}")
+        _print_headline(recipe, result)
+        return result
     return _report(recipe, summaries)
 
 
-def _arm_runs(recipe: Recipe, summaries: dict[str, Any]) -> list[ArmRuns]:
+def _arm_runs(recipe: PipelineConfig, summaries: dict[str, Any]) -> list[ArmRuns]:
     """The student and each baseline arm as trained, in the order the report shows them."""
-    student_label = "sub-network + KD (the student)" if recipe.sections["train"].get("kd") else \
-        "sub-network (the student)"
+    student_label = "sub-network + KD (the student)" if recipe.train.kd else "sub-network (the student)"
     student_params = summaries["extract"]["params"]
-    student = ArmRuns("student", student_label, student_params,
-                      {str(student_lr(recipe.sections["train"])): recipe.out / "train"})
+    student = ArmRuns("student", student_label, student_params, {str(recipe.train.lr): recipe.out / "train"})
     runs = {"student": student}
     for plan in recipe.arms:
         params = summaries[f"{plan.name}:extract"]["params"] if plan.arm.strategy else student_params
@@ -337,7 +438,7 @@ def _arm_runs(recipe: Recipe, summaries: dict[str, Any]) -> list[ArmRuns]:
     return [runs[name] for name in order if name in runs]
 
 
-def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
+def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]:
     teacher_eval, student_eval = summaries["eval"]
     best = summaries["search"]["best"]
     comparison = compare(_arm_runs(recipe, summaries), REFERENCE)
@@ -358,6 +459,12 @@ def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
     }
     write_json_atomic(recipe.out / "eval.json", result)
     write_report(recipe, result)
+    _print_headline(recipe, result)
+    return result
+
+
+def _print_headline(recipe: PipelineConfig, result: dict[str, Any]) -> None:
+    best = result["steps"]["search"]["best"]
     untrained = result["subnetwork"]["perplexity_untrained"]
     print(f"headstart run: teacher {recipe.teacher} ({result['teacher']['params'] / 1e6:.2f}M) perplexity "
           f"{result['teacher']['perplexity']:.2f}; best sub-network ({best['params'] / 1e6:.2f}M) "
@@ -366,11 +473,10 @@ def _report(recipe: Recipe, summaries: dict[str, Any]) -> dict[str, Any]:
           f"(on {result['tokens_scored']:,} held-out tokens); written {recipe.out / 'eval.json'}")
     if recipe.arms:
         print(f"headstart run: the head start, on the same {result['tokens_scored']:,} held-out tokens "
-              f"(report: {recipe.out / 'report.md'}):\n{comparison_table(comparison)}")
-    return result
+              f"(report: {recipe.out / 'report.md'}):\n{comparison_table(result['comparison'])}")
 
 
-def write_report(recipe: Recipe, result: dict[str, Any]) -> None:
+def write_report(recipe: PipelineConfig, result: dict[str, Any]) -> None:
     """report.md and its figures below `out`: the run at a glance (and its comparison, with baselines)."""
     from headstart.train.plots import plot_training  # lazy: matplotlib
 

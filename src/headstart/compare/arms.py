@@ -78,7 +78,7 @@ def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tu
     overrides = dict(raw or {})
     sweep_tokens = overrides.pop("sweep_tokens", None)
     if sweep_tokens is not None:
-        from headstart.train.config import parse_count
+        from headstart.settings import parse_count
 
         try:
             sweep_tokens = parse_count(sweep_tokens)
@@ -125,9 +125,9 @@ def parse_arms(baselines: Any, variants: Any, train: dict[str, Any], where: str)
 
 def student_lr(train: dict[str, Any]) -> Any:
     """The learning rate of the student's training section, or training's default."""
-    from headstart.train.config import field_defaults
+    from headstart.train.config import TrainConfig
 
-    return train.get("lr", field_defaults()["lr"])
+    return train.get("lr", TrainConfig.lr)
 
 
 def arm_train_section(train: dict[str, Any], arm: Arm, overrides: dict[str, Any], lr: Any) -> dict[str, Any]:

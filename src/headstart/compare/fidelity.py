@@ -243,7 +243,7 @@ class CandidateTrainer:
     report: Report | None = None
 
     def __call__(self, candidate: Candidate, tokens: int | str) -> Trial:
-        from headstart.train.config import parse_count
+        from headstart.settings import parse_count
 
         student = prepare_student(self.teacher_model, candidate, self.out)
         cfg = train_config(student, student.parent / f"train-{parse_count(tokens)}", self.teacher, self.data, self.kd,
@@ -384,7 +384,7 @@ def successive_halving(search_dir: str | Path, teacher: str, data: str, out: str
     1/eta of them (by trained perplexity) for eta times as many, ... until one is left; then, at equal
     compute, the search's best trained for as many tokens as the whole selection spent. Writes
     OUT/halving.json and halving.md, and returns what halving.json holds."""
-    from headstart.train.config import parse_count
+    from headstart.settings import parse_count
 
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
         raise UsageError(f"--eta {eta} must be a whole number of at least 2", "keep the best half with --eta 2")

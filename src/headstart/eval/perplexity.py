@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from headstart.model.decoder import Decoder
-from headstart.model.loss import chunked_cross_entropy
 from headstart.progress import progress_bar
+from headstart.train.losses import chunked_losses
 
 
 @dataclass
@@ -38,7 +38,7 @@ def evaluate_windows(model: Decoder, windows: torch.Tensor, batch_size: int = 8,
     for i in progress_bar(batches, desc="eval", unit="batch", active=progress):  # also in a log, as every long step
         batch = windows[i:i + batch_size].to(device)
         hidden = model.hidden_states(batch[:, :-1])
-        total += chunked_cross_entropy(hidden, model.head_weight, batch[:, 1:]).item()
+        total += chunked_losses(hidden, model.head_weight, batch[:, 1:]).ce.item()
         count += batch[:, 1:].numel()
     seconds = time.perf_counter() - start
     model.train(was_training)

@@ -17,7 +17,6 @@ from typing import Any
 
 from headstart.atomic import write_text_atomic
 from headstart.errors import UsageError, write_failure
-from headstart.model.decoder import DecoderConfig
 from headstart.subnet import SubnetSpec
 
 
@@ -110,7 +109,3 @@ class Journal:
 
     def in_order(self) -> list[dict[str, Any]]:
         return [self.records[k] for k in self.order]
-
-
-def spec_of(record: dict[str, Any], teacher: DecoderConfig) -> SubnetSpec:
-    return SubnetSpec.from_dict(record["spec"], teacher)

@@ -37,7 +37,8 @@ from headstart.atomic import disk_failures
 from headstart.data import data_identity
 from headstart.errors import UsageError
 from headstart.model import DecoderConfig
-from headstart.train.config import TrainConfig, field_defaults
+from headstart.settings import defaults as field_defaults
+from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks, barrier
 from headstart.train.ledger import Ledger
 
@@ -186,7 +187,7 @@ def read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(payload, dict) or any(k not in payload for k in keys) or payload["format"] != FORMAT:
         raise UsageError(f"{path} is not a headstart checkpoint of format {FORMAT}", fix)
     theirs = payload["identity"]
-    defaults = field_defaults()  # a setting added since the checkpoint was written had its default then
+    defaults = field_defaults(TrainConfig)  # a setting added since the checkpoint was written had its default then
     for name, value in identity["settings"].items():
         was = theirs["settings"].get(name, defaults[name])
         if was != value:

@@ -1,0 +1,285 @@
+"""The settings of every step but training's (headstart.train.config.TrainConfig), as typed configs.
+
+Each is at once the keyword arguments of its `headstart.api` function, its section of a pipeline
+recipe and its command's flags. `validate()` checks what needs no file; `check()` adds what can be
+checked of the outputs before any work (`headstart run` checks every step before the first).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from headstart.errors import UsageError
+from headstart.eval.tasks import TASKS
+from headstart.model.hub import PUSH_HELP
+from headstart.search.run import COSTS
+from headstart.search.strategies import STRATEGIES, StrategySettings
+from headstart.settings import Config, setting
+from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES
+
+SPLITS = ("train", "validation")
+PRECISIONS = ("fp32", "bf16")  # of scoring: fp32 unless asked
+SEARCH_PRECISIONS = ("auto", "fp32", "bf16")  # search's (and training's): bf16 on GPUs unless asked
+DTYPES = ("float32", "bfloat16", "float16")
+OBJECTIVES = ("perplexity", "importance", "magnitude")
+BACKENDS = ("headstart", "lm-eval")
+_STRATEGY = StrategySettings()
+DEVICE_HELP = "auto, cpu, cuda or cuda:N (under torchrun: each rank's)"
+PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
+
+
+@dataclass
+class PrepareConfig(Config):
+    input: list[str] = setting([], "files (.txt, .md, .rst = one document; .jsonl line / .parquet row = one; also "
+                               ".txt.gz, .jsonl.gz), folders of them (extensions in any case; hidden files and folders "
+                               "skipped), hf:DATASET, or corpus:NAME (a source of the offline corpus: shakespeare, "
+                               "kjv, austen, brown, fortunes, python_docs)")
+    out: str = setting("", "data folder to write (replaced atomically)")
+    tokenizer: str | None = setting(None, "tokenizer or model folder, or gpt2 / neox / smollm2")
+    train_tokenizer: int | None = setting(None, "train a byte-level BPE of this vocabulary size on the train split "
+                                          "(saved to OUT/tokenizer/)")
+    glob: list[str] | None = setting(None, "in folders, read the files whose name or path below the folder matches "
+                                     "one of these (case-insensitive, e.g. '*.tex' 'docs/*'); files of no known type "
+                                     "are read as text")
+    encoding: str = setting("utf-8", "encoding of the text files (utf-8 drops its byte-order mark); files in folders "
+                            "that do not decode are skipped and counted, a file named on --input that does not is an "
+                            "error")
+    text_field: str = setting("text", "jsonl field / parquet column with the text")
+    val_fraction: float | None = setting(None, "fraction of the text (whole documents, seeded hash order) held out; "
+                                         "0.05 if not given, or 0 with --val-docs")
+    val_docs: list[str] | None = setting(None, "inputs that go to validation whole (globs)")
+    seed: int = setting(0, "seed of the validation pick")
+    max_tokens: int | None = setting(None, "keep the first documents holding this many tokens (e.g. 2B; both "
+                                     "splits), reading no further")
+    workers: int | None = setting(None, "tokenize in this many processes (none given: one, its batch encode on "
+                                  "every core)")
+
+    required = ("input", "out")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.tokenizer is not None and self.train_tokenizer is not None:
+            raise UsageError("--tokenizer and --train-tokenizer both given", "keep one of them")
+
+    def check(self) -> None:
+        from headstart.atomic import check_out_writable
+
+        super().check()
+        check_out_writable(self.out)
+
+    def command_line(self) -> str:
+        """The command as the user could re-run it: the manifest's created_by, which a rerun compares."""
+        words = ["headstart", "prepare"]
+        if self.tokenizer is not None:
+            words += ["--tokenizer", self.tokenizer]
+        if self.train_tokenizer is not None:
+            words += ["--train-tokenizer", str(self.train_tokenizer)]
+        words += ["--input", *self.input, "--out", self.out, "--text-field", self.text_field, "--seed", str(self.seed)]
+        if self.val_fraction is not None:
+            words += ["--val-fraction", str(self.val_fraction)]
+        if self.val_docs:
+            words += ["--val-docs", *self.val_docs]
+        if self.glob:
+            words += ["--glob", *self.glob]
+        if self.encoding != "utf-8":
+            words += ["--encoding", self.encoding]
+        if self.max_tokens is not None:
+            words += ["--max-tokens", str(self.max_tokens)]
+        return shlex.join(words)
+
+
+@dataclass
+class ImportanceConfig(Config):
+    teacher: str = setting("", "teacher model folder or short name")
+    data: str = setting("", "calibration data folder (`headstart prepare`)")
+    out: str = setting("", "folder to write importance.json (and teacher/) into, replaced atomically")
+    split: str = setting("train", "split to calibrate on (train, so validation stays unseen)", SPLITS)
+    tokens: int = setting(65536, "calibration tokens")
+    seq_len: int = setting(512, "window length")
+    batch_size: int = setting(8, "windows per forward pass")
+    write_teacher: bool = setting(False, "also write OUT/teacher: the teacher with units sorted by score (same "
+                                  "function), so that first-n slicing keeps the most important units")
+    order: str = setting("activation", "which score orders the written teacher", ("activation", "magnitude"))
+    device: str = setting("auto", DEVICE_HELP)
+    precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
+
+    required = ("teacher", "data", "out")
+    positive = ("tokens", "seq_len", "batch_size")
+
+    def check(self) -> None:
+        from headstart.atomic import check_out_replaceable
+
+        super().check()
+        check_out_replaceable(self.out, "folder of `headstart importance`", lambda p: (p / "importance.json").is_file())
+
+
+@dataclass
+class SearchConfig(Config):
+    teacher: str = setting("", "teacher model folder or short name")
+    data: str = setting("", "data folder (`headstart prepare`) to score on")
+    out: str = setting("", "search folder; an existing one is resumed from its journal")
+    budget: str = setting("", "parameters: 50M, 50% of the teacher, or a bin LO:HI")
+    space: str = setting("fine-layerwise", "search space", tuple(SPACES))
+    strategy: str = setting("evolution", "how to search (oneshot: no search, the importance seed or the first-k "
+                            "anchor)", tuple(STRATEGIES))
+    evals: int = setting(100, "candidates to evaluate")
+    objective: str = setting("perplexity", "perplexity of the untrained sub-network (the paper's), or a proxy",
+                             OBJECTIVES)
+    importance: str | None = setting(None, "importance.json (`headstart importance` on this teacher): seeds the "
+                                     "search with the sub-network its scores choose, and is the proxy of --objective "
+                                     "importance")
+    cost: str = setting("params", "what the Pareto front trades perplexity against", COSTS)
+    tokens: int = setting(8192, "validation tokens per candidate, the same for every one")
+    seq_len: int = setting(512, "window length")
+    batch_size: int = setting(8, "windows per forward pass")
+    layers: str | None = setting(None, "which layers may be kept: the first k, or any k (default: the space's)",
+                                 LAYER_SELECTIONS)
+    multiple: int = setting(8, "embedding and MLP widths are multiples of this")
+    population: int = setting(_STRATEGY.population, "evolution and Pareto: candidates per generation")
+    tournament: int = setting(_STRATEGY.tournament, "parents are the best of this many random members")
+    crossover_prob: float = setting(_STRATEGY.crossover_prob, "chance that a child mixes two parents")
+    mutation_prob: float = setting(_STRATEGY.mutation_prob, "chance that a child is mutated")
+    survival: str = setting(_STRATEGY.survival, "who survives a generation: the best, or the youngest",
+                            ("tournament", "aging"))
+    bins: int = setting(_STRATEGY.bins, "stratified: sub-bins of the budget")
+    seed: int = setting(0, "seed of the search")
+    device: str = setting("auto", DEVICE_HELP)
+    precision: str = setting("auto", "auto is bf16 autocast on GPU, fp32 on CPU", SEARCH_PRECISIONS)
+
+    required = ("teacher", "data", "out", "budget")
+    positive = ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple", "bins")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.objective == "importance" and not self.importance:
+            raise UsageError("--objective importance needs the scores", "pass --importance OUT/importance.json "
+                             "written by `headstart importance`")
+
+    def check(self) -> None:
+        from headstart.atomic import check_out_replaceable
+        from headstart.search.journal import JOURNAL
+
+        super().check()
+        check_out_replaceable(self.out, "search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
+
+    def strategy_settings(self) -> StrategySettings:
+        return StrategySettings(population=self.population, tournament=self.tournament,
+                                crossover_prob=self.crossover_prob, mutation_prob=self.mutation_prob,
+                                survival=self.survival, bins=self.bins)
+
+
+SPEC_HELP = """sub-network spec (JSON), or a JSON file holding one under "spec". A count keeps the first n, a list
+names indices, widths at the top apply to every kept layer: {"embd": 384, "layers": 20, "heads": 6, "kv": 2,
+"mlp": 768}. Per layer: {"embd": [...], "layers": [{"layer": 0, "heads": [0, 1, 3, 4], "kv": [0, 1], "mlp": [...]},
+...]}. Query head h is in key/value group h // (heads/groups); every kept group keeps the same number of heads."""
+MODEL_OUT_HELP = ("Hugging Face folder to write; an earlier headstart model there is replaced atomically, any other "
+                  "folder only with --overwrite")
+OVERWRITE_HELP = "replace an existing --out folder that headstart did not write (never a file)"
+
+
+def check_push_repo(repo: str | None) -> None:
+    """A --push-to-hub repo id, checked before any work (so `headstart run` refuses a bad one before any step)."""
+    if repo:
+        from headstart.model.hub import check_repo_id
+
+        check_repo_id(repo)
+
+
+def is_headstart_model(folder: Path) -> bool:
+    """A model folder headstart wrote (its config.json says so): what extract and init may replace unasked."""
+    try:
+        return "headstart_version" in json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def check_model_out(out: str, overwrite: bool) -> None:
+    """Before any work: `out` can be written, and replacing what is there was asked for or is ours."""
+    from headstart.atomic import check_out_replaceable
+
+    check_out_replaceable(out, "model folder headstart wrote", is_headstart_model, overwrite=overwrite)
+
+
+@dataclass
+class ExtractConfig(Config):
+    teacher: str = setting("", "teacher model folder or short name")
+    spec: str = setting("", SPEC_HELP)
+    out: str = setting("", MODEL_OUT_HELP)
+    overwrite: bool = setting(False, OVERWRITE_HELP)
+    dtype: str | None = setting(None, "weight dtype of the folder (default: the teacher's)", DTYPES)
+    push_to_hub: str | None = setting(None, PUSH_HELP)
+
+    required = ("teacher", "spec", "out")
+
+    def check(self) -> None:
+        super().check()
+        check_model_out(self.out, self.overwrite)
+        check_push_repo(self.push_to_hub)
+
+
+@dataclass
+class EvalConfig(Config):
+    model: str = setting("", "model folder or short name (e.g. smollm2-135m)")
+    data: str | None = setting(None, "data folder written by `headstart prepare`: loss and perplexity on it")
+    split: str = setting("validation", "which split to score", SPLITS)
+    tokens: int = setting(65536, "how many tokens to score")
+    seq_len: int = setting(512, "window length")
+    tasks: list[str] | None = setting(None, f"zero-shot multiple-choice tasks ({', '.join(TASKS)}); needs "
+                                      "`headstart assets --only evalsets`")
+    limit: int = setting(500, "items per task, the first ones (0: all)")
+    backend: str = setting("headstart", "who scores --tasks: headstart, or lm-evaluation-harness itself (pip install "
+                           "lm-eval), both on the offline task files", BACKENDS)
+    batch_size: int = setting(8, "windows or items per forward pass")
+    device: str = setting("auto", DEVICE_HELP)
+    precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
+
+    required = ("model",)
+    positive = ("tokens", "seq_len", "batch_size")
+
+    def validate(self) -> None:
+        from headstart.eval.tasks import check_task_name
+
+        super().validate()
+        if not self.data and not self.tasks:
+            raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
+        for task in self.tasks or []:
+            check_task_name(task)
+        if self.backend == "lm-eval":
+            from headstart.eval.harness import check_lm_eval_tasks
+
+            check_lm_eval_tasks(self.tasks or [])
+
+
+@dataclass
+class SpaceConfig(Config):
+    teacher: str = setting("", "teacher model folder or short name")
+    space: str = setting("", "which search space", tuple(SPACES))
+    budget: str | None = setting(None, "parameter bin: 50M or 50% (of the teacher) +- 2%, or LO:HI (default: no bin)")
+    layers: str | None = setting(None, "keep the first k layers or any k (default: first for coarse spaces, else "
+                                 "subset)", LAYER_SELECTIONS)
+    multiple: int = setting(8, "embedding and MLP widths are multiples of it")
+    samples: int = setting(5, "how many samples to show")
+    seed: int = setting(0, "seed of the samples")
+    seq_len: int = setting(2048, "sequence length for FLOPs per token")
+
+    required = ("teacher", "space")
+    positive = ("multiple", "seq_len")
+
+
+@dataclass
+class InitConfig(Config):
+    architecture: str = setting("", "a Hugging Face config.json (GPT-NeoX, Llama-family or GPT-2) giving the "
+                                "architecture")
+    tokenizer: str = setting("", "tokenizer folder, or gpt2 / neox / smollm2")
+    out: str = setting("", MODEL_OUT_HELP)
+    overwrite: bool = setting(False, OVERWRITE_HELP)
+    seed: int = setting(0, "seed of the initialisation")
+
+    required = ("architecture", "tokenizer", "out")
+
+    def check(self) -> None:
+        super().check()
+        check_model_out(self.out, self.overwrite)

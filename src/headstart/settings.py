@@ -1,0 +1,199 @@
+"""Typed configs: one dataclass per step, each field with its default and help in one place.
+
+The same fields are a step's keyword arguments in `headstart.api`, its section in a pipeline
+recipe (`seq_len: 256`) and its command's flags (`--seq-len 256`; `--train.seq-len` under
+`headstart run`). Values are parsed here, whatever their source, so that `--tokens 20M`,
+`tokens: 20M` and `tokens="20M"` mean the same, and a bad one is one UsageError line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import re
+import types
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from headstart.errors import UsageError
+
+C = TypeVar("C")
+
+
+def setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A config field; its help becomes the flag's, `choices` (from the code that uses them) are checked."""
+    metadata = {"help": help, "choices": choices}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
+    """`did you mean X? ` for a misspelled name, or nothing."""
+    near = difflib.get_close_matches(name, list(valid), n=1)
+    return f"did you mean {near[0]}? " if near else ""
+
+
+def field_types(cls: type) -> dict[str, type]:
+    """The scalar type of every field (`str | None` -> str, `list[str] | None` -> list)."""
+    hints = get_type_hints(cls)
+    kinds = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if get_origin(hint) in (Union, types.UnionType):
+            hint = next(t for t in get_args(hint) if t is not type(None))
+        kinds[f.name] = get_origin(hint) or hint
+    return kinds
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            for f in dataclasses.fields(cls)}
+
+
+_SUFFIX = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+
+
+def parse_count(text: str | int | float) -> int:
+    """A whole number, also as 2e6 or with a k/M/B/T suffix (`--tokens 20M`)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    match = re.fullmatch(r"\s*([-+]?[0-9.eE+-]+)\s*([kKmMbBgGtT]?)\s*", str(text))
+    try:
+        value = float(match.group(1)) * _SUFFIX.get(match.group(2).lower(), 1) if match else float("nan")
+    except ValueError:
+        value = float("nan")
+    if value != value or value != int(value):
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(value)
+
+
+def parse_value(cls: type, name: str, value: Any) -> Any:
+    """A recipe, flag or keyword value as the type of field `name` of `cls`; a wrong one is a UsageError."""
+    kind = field_types(cls)[name]
+    if value is None:
+        return None
+    try:
+        if kind is list:
+            parsed = [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
+        elif kind is bool:
+            if not isinstance(value, bool) and str(value).lower() not in ("true", "yes", "1", "false", "no", "0"):
+                raise ValueError(value)
+            parsed = value if isinstance(value, bool) else str(value).lower() in ("true", "yes", "1")
+        elif kind is int:
+            parsed = parse_count(value)
+        else:
+            parsed = kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name}={value!r} is not a valid {kind.__name__}",
+                         f"give {name} a {kind.__name__} value") from None
+    choices = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("choices")
+    if choices is not None and parsed not in choices:
+        raise UsageError(f"{cls.__name__.removesuffix('Config').lower()} {name} {parsed!r} is unknown",
+                         f"{closest(str(parsed), choices)}use one of {', '.join(choices)}")
+    return parsed
+
+
+def check_names(cls: type, names: Any, where: str) -> None:
+    """Refuse a field `cls` does not have, naming the closest one."""
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for name in names:
+        if name not in valid:
+            raise UsageError(f"{where}: {name!r} is not a setting of {cls.__name__}",
+                             f"{closest(str(name), valid)}use one of {', '.join(valid)}")
+
+
+def parse_fields(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`values` checked against the fields of `cls` (names, types, choices), each parsed."""
+    check_names(cls, values, where)
+    return {name: parse_value(cls, name, value) for name, value in values.items()}
+
+
+def make(cls: type[C], values: dict[str, Any] | None = None, where: str = "settings") -> C:
+    """Defaults, then `values`; parsed and validated."""
+    cfg = cls(**parse_fields(cls, values or {}, where))
+    cfg.validate()
+    return cfg
+
+
+def config_or_fields(cls: type[C], config: C | None, fields: dict[str, Any]) -> C:
+    """What an API function was given: a config, keyword fields, or a config with some fields replaced."""
+    base = dataclasses.asdict(config) if config is not None else {}
+    return make(cls, base | fields, f"{cls.__name__}")
+
+
+class Config:
+    """Base of the configs: validate() checks the `required` and `positive` fields (a subclass adds its own
+    checks); check() is validate() and, in a subclass that writes, what can be checked of its outputs."""
+
+    required: ClassVar[tuple[str, ...]] = ()
+    positive: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self) -> None:
+        missing = [name for name in self.required if getattr(self, name) in (None, "", [])]
+        if missing:
+            raise UsageError(f"missing {', '.join(map(flag, missing))}", "give them as flags, keyword arguments or "
+                             "in the --config recipe")
+        for name in self.positive:
+            if getattr(self, name) < 1:
+                raise UsageError(f"{flag(name)} must be at least 1, got {getattr(self, name)}",
+                                 "give a positive number")
+
+    def check(self) -> None:
+        self.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """The top-level mapping of a YAML (.yaml/.yml) or JSON file; anything else is a UsageError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"recipe {path} does not exist", f"give {what}")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml  # comes with transformers
+
+            raw = yaml.safe_load(text)
+        else:
+            raw = json.loads(text)
+    except Exception as err:  # yaml and json raise their own error types
+        raise UsageError(f"recipe {path} cannot be parsed ({type(err).__name__})", "fix its syntax") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"recipe {path} is not a mapping of fields", "write `field: value` lines")
+    return raw
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
+    """A flag per field of `cls` (`--seq-len`, or `--train.seq-len` with prefix `train.`); a flag not given
+    leaves the field to the recipe or its default, so values are parsed once, by parse_value."""
+    values = defaults(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        kind = field_types(cls)[f.name]
+        choices = f.metadata.get("choices")
+        shown = f" ({', '.join(map(str, choices))})" if choices else ""
+        default = "required" if f.name in cls.required else f"default: {values[f.name]}"
+        options: dict[str, Any] = {"dest": prefix + f.name, "default": argparse.SUPPRESS,
+                                   "help": f"{f.metadata['help']}{shown} ({default})".replace("%", "%%")}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["metavar"] = f.name.split("_")[-1].upper()
+            if kind is list:
+                options["nargs"] = "+"
+        parser.add_argument("--" + prefix + f.name.replace("_", "-"), **options)
+
+
+def given(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
+    """The fields of `cls` given as flags (their raw text)."""
+    return {f.name: getattr(args, prefix + f.name) for f in dataclasses.fields(cls) if hasattr(args, prefix + f.name)}
