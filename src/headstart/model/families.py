@@ -95,11 +95,20 @@ def neox_config(raw: dict) -> DecoderConfig:
     )
 
 
+# GPT-NeoX's names for ours (besides the fused query/key/value projection), one table for both directions
+_NEOX_MODEL = {"gpt_neox.embed_in.weight": "embed.weight", "gpt_neox.final_layer_norm.weight": "final_norm.weight",
+               "gpt_neox.final_layer_norm.bias": "final_norm.bias", "embed_out.weight": "lm_head.weight"}
+_NEOX_BLOCK = {"input_layernorm": "attn_norm", "post_attention_layernorm": "mlp_norm", "attention.dense": "attn.o",
+               "mlp.dense_h_to_4h": "mlp.up", "mlp.dense_4h_to_h": "mlp.down"}
+
+
+def _neox_model_tensors(sd: StateDict, cfg: DecoderConfig, names: dict[str, str]) -> dict[str, torch.Tensor]:
+    """The tensors outside the blocks, renamed by `names` (a tied head has no tensor of its own)."""
+    return {dst: sd[src] for src, dst in names.items() if not (cfg.tie_embeddings and "lm_head.weight" in (src, dst))}
+
+
 def neox_to_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
-    out = {"embed.weight": sd["gpt_neox.embed_in.weight"], "final_norm.weight": sd["gpt_neox.final_layer_norm.weight"],
-           "final_norm.bias": sd["gpt_neox.final_layer_norm.bias"]}
-    if not cfg.tie_embeddings:
-        out["lm_head.weight"] = sd["embed_out.weight"]
+    out = _neox_model_tensors(sd, cfg, _NEOX_MODEL)
     for i, s in enumerate(cfg.layers):
         p, q = f"gpt_neox.layers.{i}.", f"blocks.{i}."
         # fused qkv is laid out per head: [head][q|k|v][head_size]
@@ -110,17 +119,12 @@ def neox_to_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
             b = sd[p + "attention.query_key_value.bias"].view(s.n_head, 3, cfg.head_size)
             for j, name in enumerate("qkv"):
                 out[q + f"attn.{name}.bias"] = b[:, j].reshape(-1)
-        _rename(sd, out, p, q, {
-            "input_layernorm": "attn_norm", "post_attention_layernorm": "mlp_norm", "attention.dense": "attn.o",
-            "mlp.dense_h_to_4h": "mlp.up", "mlp.dense_4h_to_h": "mlp.down"})
+        _rename(sd, out, p, q, _NEOX_BLOCK)
     return out
 
 
 def neox_from_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
-    out = {"gpt_neox.embed_in.weight": sd["embed.weight"], "gpt_neox.final_layer_norm.weight": sd["final_norm.weight"],
-           "gpt_neox.final_layer_norm.bias": sd["final_norm.bias"]}
-    if not cfg.tie_embeddings:
-        out["embed_out.weight"] = sd["lm_head.weight"]
+    out = _neox_model_tensors(sd, cfg, {ours: theirs for theirs, ours in _NEOX_MODEL.items()})
     for i, s in enumerate(cfg.layers):
         p, q = f"gpt_neox.layers.{i}.", f"blocks.{i}."
         parts = [sd[q + f"attn.{n}.weight"].view(s.n_head, 1, cfg.head_size, cfg.n_embd) for n in "qkv"]
@@ -128,9 +132,7 @@ def neox_from_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]
         if cfg.qkv_bias:
             parts = [sd[q + f"attn.{n}.bias"].view(s.n_head, 1, cfg.head_size) for n in "qkv"]
             out[p + "attention.query_key_value.bias"] = torch.cat(parts, 1).reshape(-1)
-        _rename(sd, out, q, p, {
-            "attn_norm": "input_layernorm", "mlp_norm": "post_attention_layernorm", "attn.o": "attention.dense",
-            "mlp.up": "mlp.dense_h_to_4h", "mlp.down": "mlp.dense_4h_to_h"})
+        _rename(sd, out, q, p, {ours: theirs for theirs, ours in _NEOX_BLOCK.items()})
     return out
 
 
