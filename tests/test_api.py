@@ -67,3 +67,22 @@ def test_run_takes_a_recipe_mapping_with_dotted_overrides_and_keeps_what_is_unch
     assert result["steps"]["search"]["evaluations"] == 2 and result["student"]["tokens"] == 256
     assert api.run(recipe, **{"search.evals": 2}) == result
     assert "nothing changed since the last run" in capsys.readouterr().out
+
+
+def test_a_bf16_search_holds_the_teacher_in_bf16_and_scores_close_to_fp32(world, tmp_path):
+    """Where the search computes in bf16 (GPUs by default; --precision bf16 here) the teacher is loaded in bf16,
+    never as an fp32 copy: its journal records the bf16 weights, and the same first candidate scores alike."""
+    import torch
+
+    from headstart.model import load_model, weights_fingerprint
+    from headstart.search.journal import read_header
+
+    base = {"teacher": str(world["teacher"]), "data": str(world["data"]), "budget": "50%", "evals": 1,
+            "tokens": 64, "seq_len": 16}
+    fp32 = api.search(**base, out=str(tmp_path / "fp32"))
+    bf16 = api.search(**base, precision="bf16", out=str(tmp_path / "bf16"))
+    held = read_header(tmp_path / "bf16" / "journal.jsonl")["teacher_weights"]
+    assert held == weights_fingerprint(load_model(world["teacher"], dtype=torch.bfloat16))
+    assert held != read_header(tmp_path / "fp32" / "journal.jsonl")["teacher_weights"]
+    assert bf16.best["key"] == fp32.best["key"]  # the first-k anchor, in both
+    assert bf16.best["perplexity"] == pytest.approx(fp32.best["perplexity"], rel=0.05)

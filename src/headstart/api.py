@@ -150,7 +150,7 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
     from headstart.data import data_identity, load_manifest
     from headstart.eval import scoring_windows
     from headstart.model import load_model, weights_fingerprint
-    from headstart.runtime import pick_device
+    from headstart.runtime import pick_device, weights_dtype
     from headstart.search import PerplexityObjective, ProxyObjective, run_search
     from headstart.search.run import SearchConfig as JournalSettings
     from headstart.search.run import importance_seed
@@ -162,13 +162,14 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
     cfg.check()
     ranks = init_ranks()
     try:
-        teacher = load_model(cfg.teacher)
+        device = ranks.device if ranks.is_distributed else pick_device(cfg.device)
+        # in the dtype it computes in (bf16 on GPUs by default): never an fp32 copy of a large teacher
+        teacher = load_model(cfg.teacher, dtype=weights_dtype(cfg.precision, device))
         space = make_space(cfg.space, teacher.config, layers=cfg.layers, multiple=cfg.multiple)
         budget = parse_budget(cfg.budget, param_count(teacher.config))
         space.check_budget(budget)
         windows = scoring_windows(teacher, cfg.data, "validation", cfg.tokens, cfg.seq_len,
                                   what=f"teacher {cfg.teacher}")
-        device = ranks.device if ranks.is_distributed else pick_device(cfg.device)
         teacher = teacher.to(device)
         settings = JournalSettings(space=cfg.space, budget=cfg.budget, strategy=cfg.strategy, evals=cfg.evals,
                                    objective=cfg.objective, cost=cfg.cost, tokens=cfg.tokens,
@@ -317,13 +318,14 @@ def evaluate(config: EvalConfig | None = None, **fields: Any) -> Evaluation:
     from headstart.eval import evaluate_windows, scoring_windows
     from headstart.eval.downstream import evaluate_task
     from headstart.model import load_model
-    from headstart.runtime import compute_autocast, pick_device
+    from headstart.runtime import compute_autocast, pick_device, weights_dtype
 
     cfg = config_or_fields(EvalConfig, config, fields)
     cfg.check()
     device = pick_device(cfg.device)
     ours = cfg.backend == "headstart"
-    model = load_model(cfg.model).to(device) if cfg.data or ours else None  # lm-eval loads the folder itself
+    dtype = weights_dtype(cfg.precision, device)  # the dtype it computes in: no fp32 copy of a bf16 run
+    model = load_model(cfg.model, dtype=dtype).to(device) if cfg.data or ours else None  # lm-eval loads it itself
     result = Evaluation(str(cfg.model), backend=cfg.backend)
     with compute_autocast(device, cfg.precision):
         if cfg.data:

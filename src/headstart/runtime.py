@@ -47,6 +47,12 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def weights_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype to load a model in that only runs forward at `precision` on `device`: bf16 where it
+    computes in bf16 (so a large teacher is never held as an fp32 copy), else fp32."""
+    return autocast_dtype(precision, device) or torch.float32
+
+
 def compute_autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
     """The arithmetic `precision` asks for on `device`: bf16 autocast, or plain fp32 (a no-op context)."""
     dtype = autocast_dtype(precision, device)
