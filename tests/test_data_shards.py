@@ -189,3 +189,16 @@ def test_a_missing_shard_and_a_bad_shard_size_are_usage_errors(made, tmp_path):
     (broken / "train-00003.bin").unlink()
     with pytest.raises(UsageError, match=r"train-00003\.bin should hold 74 bytes but is missing"):
         TokenWindows(broken, "train", SEQ)
+
+
+def test_the_prepare_command_takes_the_shard_size_and_its_default_is_the_librarys(made, tmp_path):
+    from headstart.cli.main import main
+    from headstart.configs import PrepareConfig
+
+    assert PrepareConfig().shard_tokens == prepare_module.SHARD_TOKENS
+    out = tmp_path / "cli"
+    assert main(["prepare", "--input", str(made["corpus"]), "--tokenizer", str(made["tok"]), "--val-fraction", "0.1",
+                 "--shard-tokens", str(SHARD), "--out", str(out)]) == 0
+    for split in ("train", "validation"):
+        assert shard_bytes(out, split) == shard_bytes(made["sharded"], split)
+    assert "--shard-tokens 37" in load_manifest(out)["created_by"]

@@ -64,7 +64,8 @@ def prepare(config: PrepareConfig | None = None, **fields: Any) -> PrepareResult
     manifest = prepare_data(inputs=resolve_sources(cfg.input, globs=cfg.glob, encoding=cfg.encoding), out=cfg.out,
                             tokenizer=cfg.tokenizer, train_vocab_size=cfg.train_tokenizer, text_field=cfg.text_field,
                             val_fraction=cfg.val_fraction, val_docs=cfg.val_docs, seed=cfg.seed,
-                            created_by=cfg.command_line(), max_tokens=cfg.max_tokens, workers=cfg.workers)
+                            created_by=cfg.command_line(), max_tokens=cfg.max_tokens, workers=cfg.workers,
+                            shard_tokens=cfg.shard_tokens)
     return PrepareResult(cfg.out, manifest["tokenizer"], manifest["dtype"], manifest["splits"])
 
 

@@ -56,6 +56,8 @@ class PrepareConfig(Config):
                                      "splits), reading no further")
     workers: int | None = setting(None, "tokenize in this many processes (none given: one, its batch encode on "
                                   "every core)")
+    shard_tokens: int = setting(2**28, "tokens per shard file of a split (the last holds the rest); the default is "
+                                "data.prepare.SHARD_TOKENS")
 
     required = ("input", "out")
 
@@ -88,6 +90,8 @@ class PrepareConfig(Config):
             words += ["--encoding", self.encoding]
         if self.max_tokens is not None:
             words += ["--max-tokens", str(self.max_tokens)]
+        if self.shard_tokens != 2**28:
+            words += ["--shard-tokens", str(self.shard_tokens)]
         return shlex.join(words)
 
 
