@@ -51,13 +51,15 @@ def read_header(path: str | Path) -> dict[str, Any] | None:
 class Journal:
     """journal.jsonl in a search folder: one JSON object per evaluated candidate, flushed as written."""
 
-    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+    def __init__(self, path: str | Path, header: dict[str, Any], writer: bool = True) -> None:
+        """`writer`: this process owns the file (rank 0); other ranks only read what it wrote before."""
         self.path = Path(path)
+        self.writer = writer
         self.records: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         if self.path.exists():
             self._load(header)
-        else:
+        elif writer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._append({"header": header})
 
@@ -76,7 +78,7 @@ class Journal:
             self.records[record["key"]] = record
             self.order.append(record["key"])
             good += 1
-        if good < len(lines):
+        if good < len(lines) and self.writer:
             write_text_atomic(self.path, "".join(line + "\n" for line in lines[:good]))
 
     def _append(self, obj: dict[str, Any]) -> None:

@@ -144,7 +144,19 @@ def run_search(teacher: Decoder, space: SearchSpace, budget: Budget, objective, 
     out = Path(out_dir) if out_dir is not None else None
     # every rank reads the journal (it is the replay), only rank 0 writes it; a larger --evals extends a search
     identity = {k: v for k, v in header.items() if k != "evals"}
-    journal = Journal(out / JOURNAL, identity) if out is not None else None
+    journal = None
+    if out is not None:  # rank 0 starts (or checks and trims) the journal before the others read it
+        refused = None
+        if rank == 0:
+            try:
+                journal = Journal(out / JOURNAL, identity)
+            except UsageError as err:  # the others meet it at the barrier, then find the same header
+                refused = err
+        if world_size > 1:
+            dist.barrier()
+        if refused is not None:
+            raise refused
+        journal = journal or Journal(out / JOURNAL, identity, writer=False)
     if cfg.strategy in ("evolution", "pareto") and cfg.evals <= cfg.settings.population and progress and rank == 0:
         print(f"search: warning: --evals {cfg.evals} is not above --population {cfg.settings.population}, so "
               f"{cfg.strategy} only evaluates its first generation (the first-k anchor and random samples); raise "
