@@ -17,12 +17,12 @@ settings, KD ones included (`reverse_kl: {kd: reverse_kl}`, `ce_after_half: {kd_
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from headstart.errors import UsageError
+from headstart.settings import closest, parse_count
 
 KD_FIELDS = ("kd", "kd_weight", "temperature", "kd_top_k", "logit_cache")  # a CE arm drops them
 
@@ -56,11 +56,6 @@ class ArmPlan:
     folder: str  # below the run's out: baselines/NAME or variants/NAME
 
 
-def _closest(name: str) -> str:
-    near = difflib.get_close_matches(name, ARMS, n=1)
-    return f"did you mean {near[0]}? " if near else ""
-
-
 def _mapping(raw: Any, what: str, where: str) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -78,8 +73,6 @@ def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tu
     overrides = dict(raw or {})
     sweep_tokens = overrides.pop("sweep_tokens", None)
     if sweep_tokens is not None:
-        from headstart.settings import parse_count
-
         try:
             sweep_tokens = parse_count(sweep_tokens)
         except ValueError:
@@ -103,7 +96,8 @@ def parse_arms(baselines: Any, variants: Any, train: dict[str, Any], where: str)
     plans = []
     for name, raw in _mapping(baselines, "baselines", where).items():
         if name not in ARMS:
-            raise UsageError(f"{where}: baseline {name!r} is unknown", f"{_closest(name)}use {', '.join(ARMS)}")
+            raise UsageError(f"{where}: baseline {name!r} is unknown",
+                             f"{closest(name, tuple(ARMS))}use {', '.join(ARMS)}")
         if name == "subnet_ce" and not train.get("kd"):
             raise UsageError(f"{where}: baseline subnet_ce is the student itself when train sets no kd",
                              "drop the arm, or add `kd: forward_kl` under train")

@@ -95,20 +95,23 @@ def neox_config(raw: dict) -> DecoderConfig:
     )
 
 
-# GPT-NeoX's names for ours (besides the fused query/key/value projection), one table for both directions
+# a family's names for ours outside the blocks (and GPT-NeoX's inside them, besides the fused query/key/value
+# projection): one table for both directions
 _NEOX_MODEL = {"gpt_neox.embed_in.weight": "embed.weight", "gpt_neox.final_layer_norm.weight": "final_norm.weight",
                "gpt_neox.final_layer_norm.bias": "final_norm.bias", "embed_out.weight": "lm_head.weight"}
+_LLAMA_MODEL = {"model.embed_tokens.weight": "embed.weight", "model.norm.weight": "final_norm.weight",
+                "lm_head.weight": "lm_head.weight"}
 _NEOX_BLOCK = {"input_layernorm": "attn_norm", "post_attention_layernorm": "mlp_norm", "attention.dense": "attn.o",
                "mlp.dense_h_to_4h": "mlp.up", "mlp.dense_4h_to_h": "mlp.down"}
 
 
-def _neox_model_tensors(sd: StateDict, cfg: DecoderConfig, names: dict[str, str]) -> dict[str, torch.Tensor]:
+def _model_tensors(sd: StateDict, cfg: DecoderConfig, names: dict[str, str]) -> dict[str, torch.Tensor]:
     """The tensors outside the blocks, renamed by `names` (a tied head has no tensor of its own)."""
     return {dst: sd[src] for src, dst in names.items() if not (cfg.tie_embeddings and "lm_head.weight" in (src, dst))}
 
 
 def neox_to_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
-    out = _neox_model_tensors(sd, cfg, _NEOX_MODEL)
+    out = _model_tensors(sd, cfg, _NEOX_MODEL)
     for i, s in enumerate(cfg.layers):
         p, q = f"gpt_neox.layers.{i}.", f"blocks.{i}."
         # fused qkv is laid out per head: [head][q|k|v][head_size]
@@ -124,7 +127,7 @@ def neox_to_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
 
 
 def neox_from_ours(sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
-    out = _neox_model_tensors(sd, cfg, {ours: theirs for theirs, ours in _NEOX_MODEL.items()})
+    out = _model_tensors(sd, cfg, {ours: theirs for theirs, ours in _NEOX_MODEL.items()})
     for i, s in enumerate(cfg.layers):
         p, q = f"gpt_neox.layers.{i}.", f"blocks.{i}."
         parts = [sd[q + f"attn.{n}.weight"].view(s.n_head, 1, cfg.head_size, cfg.n_embd) for n in "qkv"]
@@ -207,9 +210,7 @@ class LlamaLike:
         return d
 
     def to_ours(self, sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
-        out = {"embed.weight": sd["model.embed_tokens.weight"], "final_norm.weight": sd["model.norm.weight"]}
-        if not cfg.tie_embeddings:
-            out["lm_head.weight"] = sd["lm_head.weight"]
+        out = _model_tensors(sd, cfg, _LLAMA_MODEL)
         names = self.names | (_QK_NORM_NAMES if cfg.qk_norm != "none" else {})
         for i, shape in enumerate(cfg.layers):
             p, q = f"model.layers.{i}.", f"blocks.{i}."
@@ -221,9 +222,7 @@ class LlamaLike:
         return out
 
     def from_ours(self, sd: StateDict, cfg: DecoderConfig) -> dict[str, torch.Tensor]:
-        out = {"model.embed_tokens.weight": sd["embed.weight"], "model.norm.weight": sd["final_norm.weight"]}
-        if not cfg.tie_embeddings:
-            out["lm_head.weight"] = sd["lm_head.weight"]
+        out = _model_tensors(sd, cfg, {ours: theirs for theirs, ours in _LLAMA_MODEL.items()})
         names = self.names | (_QK_NORM_NAMES if cfg.qk_norm != "none" else {})
         reverse = {v: k for k, v in names.items()}
         for i in range(cfg.n_layer):
