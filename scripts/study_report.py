@@ -81,6 +81,45 @@ def _recompare(runs: Path, result: dict[str, Any]) -> dict[str, Any] | None:
     return comparison
 
 
+HEADLINE_ARMS = {"student": "sub-network + KD", "subnet_ce": "sub-network, CE"}
+
+
+def _ratio_cell(values: list[float]) -> str:
+    """Two seeds' ratios as 'mean (low-high)', or the one there is."""
+    if not values:
+        return "-"
+    shown = [f"{v:.2f}x" for v in values]
+    if len(values) == 1:
+        return shown[0]
+    return f"{sum(values) / len(values):.2f}x ({min(values):.2f}-{max(values):.2f}x over {len(values)} seeds)"
+
+
+def headline_summary(comparisons: dict[str, dict[str, Any] | None]) -> str:
+    """The headline in one table: per budget and arm, the tokens and FLOPs ratios over the seeds run so far,
+    and per run the from-scratch reference it raced (final perplexity, kept rate, what its last doubling gained)."""
+    lines = ["| budget | arm | fewer tokens | fewer FLOPs |", "|---|---|---|---|"]
+    notes = []
+    for budget in ("25", "50"):
+        runs = {n: c for n, c in comparisons.items() if c and n.startswith(f"headline-{budget}")}
+        for arm, label in HEADLINE_ARMS.items():
+            races = [c["arms"][arm]["to_reference"] for c in runs.values() if arm in c["arms"]]
+            tokens = [r["tokens_ratio"] for r in races if r["tokens_ratio"] is not None]
+            flops = [r["flops_ratio"] for r in races if r["flops_ratio"] is not None]
+            if races:
+                bound = " (bound)" if any(r["bound"] for r in races) else ""
+                lines.append(f"| {budget}% | {label} | {_ratio_cell(tokens)}{bound} | {_ratio_cell(flops)}{bound} |")
+        for name, c in runs.items():
+            ref = c["arms"].get("random")
+            if ref:
+                gained = ref.get("last_doubling")
+                plateau = f"; its last doubling of tokens lowered perplexity by {100 * gained:.1f}%" if gained else ""
+                notes.append(f"- {name}: from scratch {ref['perplexity']:.2f} after {ref['tokens']:,} tokens at lr "
+                             f"{float(ref['lr']):g}{plateau}.")
+    if len(lines) == 2:
+        return ""
+    return "\n".join(["### Summary", "", *lines, "", *notes, ""])
+
+
 def section(runs: Path, out: Path, title: str, names: list[str], question: str) -> tuple[str, dict[str, Any]]:
     results = {name: _load(runs, name) for name in names}
     missing = [n for n, r in results.items() if r is None]
@@ -112,6 +151,8 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
                 plot_comparison(comparison, figures, result["teacher"]["perplexity"])
                 text += [comparison_table(comparison), "", sweep_lines(comparison),
                          f"\n![tokens]({name}/comparison_tokens.png) ![FLOPs]({name}/comparison_flops.png)\n"]
+    if title == "Headline":
+        text.insert(1, headline_summary(raw))
     if missing:
         text.append(f"Not yet run: {', '.join(missing)} (`bash recipes/study/run.sh {' '.join(missing)}`).\n")
     return "\n".join(text), raw

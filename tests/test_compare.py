@@ -7,7 +7,8 @@ import pytest
 
 from headstart.compare import ARMS, CurvePoint, first_crossing, parse_arms
 from headstart.compare.arms import arm_train_section
-from headstart.compare.report import comparison_table
+from headstart.compare.crossing import last_doubling, perplexity_at
+from headstart.compare.report import comparison_table, sweep_lines
 from headstart.errors import UsageError
 from headstart.train.loop import validation_steps
 
@@ -38,6 +39,18 @@ def test_a_curve_that_starts_below_the_target_is_a_bound_and_one_that_never_reac
     # the first time it gets there counts, not a later one
     again = first_crossing(curve((0, 0, 400.0), (100, 100, 50.0), (200, 200, 60.0), (300, 300, 40.0)), 50.0)
     assert again.tokens == pytest.approx(100)
+
+
+def test_the_last_doubling_says_how_far_from_its_plateau_a_run_ended():
+    c = curve((0, 0.0, 400.0), (100, 1e6, 100.0), (200, 2e6, 80.0))
+    assert perplexity_at(c, 50) == pytest.approx(200.0)  # halfway in log-perplexity between 400 and 100
+    assert perplexity_at(c, 300) is None
+    assert last_doubling(c) == pytest.approx(0.2)  # 100 at 100 tokens, 80 at 200
+    assert last_doubling(curve((0, 0.0, 400.0))) is None
+    result = {"reference": "random", "arms": {"random": {"label": "from scratch", "tokens": 200, "sweep": None,
+                                                        "last_doubling": 0.2}}}
+    line = "from scratch: its last doubling of tokens (to 200) lowered perplexity by 20.0% (how far from its plateau"
+    assert line in sweep_lines(result)
 
 
 def test_the_table_says_bounds_ratios_and_unreached():

@@ -260,6 +260,8 @@ def test_with_stop_at_reference_every_arm_races_the_from_scratch_arm_and_stops_w
     result, printed = run_json(capsys, config)
     arms, target = result["comparison"]["arms"], result["comparison"]["target_perplexity"]
     assert "stops at perplexity" in printed
+    stopped = result["steps"]["train"]["stopped_at"]
+    assert f"in {stopped} of {result['steps']['train']['steps']} steps (stopped below its target)" in printed
     for name in ("student", "subnet_ce"):
         summary = result["steps"]["train" if name == "student" else "subnet_ce:train"]
         assert summary["stopped_at"] is not None and summary["stopped_at"] < summary["steps"], name

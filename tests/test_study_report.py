@@ -33,6 +33,7 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
 def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_scratch_arm(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
+    fake_run(runs, "headline-25-seed1", {"random": [1000.0, 300.0, 100.0], "student": [150.0, 90.0, 70.0]}, True)
     fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0]}, False)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
@@ -44,6 +45,10 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     assert "| random (of the headline) | 2.00M | 0.002 | 100.00 | 2K | 1.00x |" in report
     assert "| student | 2.00M | 0.002 | 70.00 | 1K | 2.00x |" in report
     assert "| js | 2.00M | 0.002 | 110.00 | not reached | - |" in report
-    assert "Not yet run: headline-25-seed1" in report
+    assert "Not yet run: headline-50, headline-50-seed1" in report
+    # the summary: seed 0 needs 756.x of 2,000 tokens (2.64x), seed 1 794 (150 -> 90 crosses 100 at 0.794): 2.52x
+    assert "| 25% | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in report
+    assert "- headline-25: from scratch 100.00 after 2,000 tokens at lr 0.002; its last doubling of tokens " \
+           "lowered perplexity by 75.0%." in report
     assert (out / "kd-losses" / "comparison_tokens.png").is_file()
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0

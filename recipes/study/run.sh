@@ -12,8 +12,8 @@ if [ ! -f "$data/manifest.json" ]; then  # the demo's data: the teacher's tokeni
   "$hs" prepare --tokenizer scale-teacher --input corpus:shakespeare corpus:kjv corpus:austen corpus:brown \
     --val-docs persuasion.txt hamlet.txt tempest.txt twelfth_night.txt 'cr*.txt' --out "$data"
 fi
-# the headlines first (the analyses race to their from-scratch arms), then the analyses
-all="headline-25 headline-50 rank-correlation-25 kd-losses kd-per-flop granularity-coarse-uniform
+# the headlines first (the analyses race to their from-scratch arms), each at a second seed, then the analyses
+all="headline-25 headline-50 headline-25-seed1 headline-50-seed1 rank-correlation-25 kd-losses kd-per-flop granularity-coarse-uniform
 granularity-coarse-layerwise granularity-fine-uniform granularity-fine-layerwise granularity-layers
 objective-importance objective-magnitude"
 for recipe in ${*:-$all}; do

@@ -267,7 +267,10 @@ class TrainResult(Result):
         return self.summary
 
     def describe(self) -> str:
-        return (f"trained {self.tokens:,} tokens in {self.steps} steps: validation loss {self.val_loss:.4f} "
+        stopped = self.summary.get("stopped_at")
+        steps = f"{stopped} of {self.steps} steps (stopped below its target)" if stopped is not None else \
+            f"{self.steps} steps"
+        return (f"trained {self.tokens:,} tokens in {steps}: validation loss {self.val_loss:.4f} "
                 f"(perplexity {self.val_ppl:.2f}); model in {self.final}"
                 + (f"\npushed to {self.pushed}" if self.pushed else ""))
 

@@ -44,6 +44,24 @@ def read_curve(run_dir: str | Path) -> list[CurvePoint]:
     return sorted(points, key=lambda p: p.step)
 
 
+def perplexity_at(curve: list[CurvePoint], tokens: float) -> float | None:
+    """The curve's perplexity after `tokens` tokens, interpolated in log-perplexity; None outside the curve."""
+    for a, b in itertools.pairwise(curve):
+        if a.tokens <= tokens <= b.tokens:
+            f = (tokens - a.tokens) / (b.tokens - a.tokens) if b.tokens > a.tokens else 1.0
+            return math.exp(math.log(a.perplexity) + f * (math.log(b.perplexity) - math.log(a.perplexity)))
+    return curve[0].perplexity if len(curve) == 1 and curve[0].tokens == tokens else None
+
+
+def last_doubling(curve: list[CurvePoint]) -> float | None:
+    """How much the last doubling of tokens still lowered perplexity (a fraction of the perplexity at half
+    the tokens): how far from its plateau a run ended. None for a curve too short to say."""
+    if not curve or curve[-1].tokens <= 0:
+        return None
+    half = perplexity_at(curve, curve[-1].tokens / 2)
+    return None if half is None else (half - curve[-1].perplexity) / half
+
+
 def first_crossing(curve: list[CurvePoint], target: float) -> Crossing:
     """Where `curve` first reaches perplexity `target` or below."""
     if not curve:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headstart.compare.crossing import CurvePoint, first_crossing, read_curve
+from headstart.compare.crossing import CurvePoint, first_crossing, last_doubling, read_curve
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
             "perplexity": _final(curve), "stopped": stopped, "tokens": curve[-1].tokens if curve else 0,
             "flops": curve[-1].flops if curve else 0.0,
             "curve": [[p.tokens, p.flops, p.perplexity] for p in curve],
+            "last_doubling": last_doubling(curve),
         }
         if target is not None and ref_end is not None:
             crossing = first_crossing(curve, target)
@@ -112,8 +113,13 @@ def comparison_table(result: dict[str, Any]) -> str:
 
 
 def sweep_lines(result: dict[str, Any]) -> str:
-    """One line per swept arm: each rate's final perplexity, and which was kept."""
+    """One line per swept arm: each rate's final perplexity, and which was kept; and how far from its
+    plateau the reference arm ended (what its last doubling of tokens still gained)."""
     lines = []
+    reference = result["arms"].get(result["reference"] or "")
+    if reference and reference.get("last_doubling") is not None:
+        lines.append(f"- {reference['label']}: its last doubling of tokens (to {reference['tokens']:,}) lowered "
+                     f"perplexity by {100 * reference['last_doubling']:.1f}% (how far from its plateau it ended).")
     for row in result["arms"].values():
         if row["sweep"]:
             rates = ", ".join(f"{float(lr):g}: {ppl:.2f}" for lr, ppl in row["sweep"].items())
