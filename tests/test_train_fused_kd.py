@@ -90,6 +90,6 @@ def test_liger_not_installed_is_one_line_exit_2_naming_the_extra(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs liger-kernel" in err and "pip install 'headstart[liger]'" in err, err
     assert not (tmp_path / "run").exists()
-    assert not fused_kd.liger_available()
+    assert not fused_kd.liger_installed()
     with pytest.raises(UsageError, match="needs liger-kernel"):
         check_liger_available()

@@ -55,9 +55,9 @@ def check_liger_available() -> None:
     liger_function()
 
 
-def liger_available() -> bool:
+def liger_installed() -> bool:
     try:
-        check_liger_available()
+        liger_function()
     except UsageError:
         return False
     return True
