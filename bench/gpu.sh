@@ -4,27 +4,41 @@
 #      asynchronous checkpoints of GPU state, bf16 search perplexity within 1% of fp32 (at most 3 minutes);
 #   2. bench/gpu.py: training tokens/s and MFU with KD (Pythia-160M-shaped student, Pythia-410M-shaped
 #      teacher) eager / compiled / compiled with activation checkpointing, and search evaluations/s in bf16
-#      against fp32 (at most 5 minutes); writes bench/results/gpu.{json,md}, with the tests' outcome.
+#      against fp32, and, where liger-kernel is importable, training with --kd-kernel liger beside the chunked
+#      loss and the KD loss alone through both (at most 5 minutes); writes bench/results/gpu.{json,md}, with the
+#      tests' outcome.
 # It runs from the checkout: PYTHONPATH=src, no install. The GPU machine has torch, transformers, tokenizers,
-# safetensors, tqdm, matplotlib, pyarrow, pyyaml and tensorboard and no registry; where pytest is missing,
-# WHEELS=DIR names a folder with its wheels (pytest, pluggy, iniconfig), else the tests are skipped and say so.
+# safetensors, tqdm, matplotlib, pyarrow, pyyaml and tensorboard and no registry. WHEELS=DIR names a folder
+# of wheels for what it lacks, filled on a machine with a registry (and the GPU machine's Python version) by
+#   pip download --dest DIR pytest && pip download --no-deps --dest DIR liger-kernel==0.8.5
+# pytest is installed from it where missing (else the tests are skipped and say so), and liger-kernel where
+# its wheel is there (--no-deps: the triton it needs comes with CUDA builds of torch); both into a scratch
+# folder on PYTHONPATH, nothing into the machine's Python.
 #   bash bench/gpu.sh                               # on the GPU machine
+#   WHEELS=DIR bash bench/gpu.sh                    # the same, bringing pytest and liger-kernel
 #   bash bench/gpu.sh --dry-run --results DIR       # tiny shapes on a CPU: checks the script, measures nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 PYTHON=${PYTHON:-python3}
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+if [[ -n ${WHEELS:-} ]]; then
+  if ! "$PYTHON" -c "import pytest" 2>/dev/null; then
+    "$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" --target "$scratch/site" pytest
+  fi
+  liger=("$WHEELS"/liger_kernel-*.whl)
+  if ! "$PYTHON" -c "import liger_kernel" 2>/dev/null && [[ -f ${liger[0]} ]]; then
+    "$PYTHON" -m pip install --quiet --no-index --no-deps --target "$scratch/site" "${liger[0]}"
+  fi
+  export PYTHONPATH="$PYTHONPATH:$scratch/site"
+fi
 if [[ ${1:-} == --dry-run ]]; then
-  exec "$PYTHON" bench/gpu.py "$@"
+  "$PYTHON" bench/gpu.py "$@"
+  exit
 fi
 "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else
   'bench/gpu.sh: no CUDA GPU is visible; on a CPU, check the script with bench/gpu.sh --dry-run')"
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-if ! "$PYTHON" -c "import pytest" 2>/dev/null && [[ -n ${WHEELS:-} ]]; then
-  "$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" --target "$scratch/site" pytest
-  export PYTHONPATH="$PYTHONPATH:$scratch/site"
-fi
 junit=()
 if "$PYTHON" -c "import pytest" 2>/dev/null; then
   timeout 180 "$PYTHON" -m pytest -q -p no:cacheprovider --junitxml="$scratch/cuda.xml" tests/test_cuda.py || true

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from headstart.train.fused_kd import liger_installed
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,6 +25,9 @@ def test_the_device_check_dry_runs_on_a_cpu_and_writes_its_results(tmp_path):
     assert all(r["tokens_per_s"] > 0 and r["mfu"] is None for r in result["training"])  # a CPU has no peak
     assert set(result["search"]["rows"]) == {"fp32", "bf16"}
     assert result["search"]["max_relative_perplexity_difference"] < 0.01
+    kernels = {"chunked"} | ({"liger"} if liger_installed() else set())  # liger: the KD loss alone, off CUDA too
+    assert set(result["kd_loss"]["rows"]) == kernels
+    assert all(r["seconds"] > 0 and r["peak_memory_gib"] is None for r in result["kd_loss"]["rows"].values())
     assert "Dry run" in (tmp_path / "gpu.md").read_text()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from headstart.errors import UsageError
 from headstart.model.hub import PUSH_HELP
 from headstart.settings import Config, check_names, make, read_mapping, setting
+from headstart.train.fused_kd import KD_KERNELS, check_liger_available, check_liger_loss
 from headstart.train.losses import parse_kd_loss
 from headstart.train.schedule import SCHEDULES
 
@@ -37,6 +38,8 @@ class TrainConfig(Config):
     kd_until: float = setting(1.0, "distil for this share of the steps, then train on CE alone (the teacher "
                                "stops running): KD where it pays most per FLOP")
     logit_cache: str | None = setting(None, "teacher top-k logit cache: read where filled, filled by --teacher")
+    kd_kernel: str = setting("chunked", "KD loss of the KD steps: chunked (ours, the reference), or liger "
+                             "(liger-kernel's fused linear + KD, CUDA only: forward_kl, reverse_kl, js)", KD_KERNELS)
     # batches
     seq_len: int = setting(256, "tokens per training window")
     batch_size: int = setting(32, "windows per optimizer step, all ranks together (the global batch)")
@@ -85,6 +88,8 @@ class TrainConfig(Config):
         super().check()
         check_out_writable(self.out)
         check_push_repo(self.push_to_hub)
+        if self.kd is not None and self.kd_kernel == "liger":
+            check_liger_available()
 
     def validate(self) -> None:
         """Every check that needs no file: a UsageError names the field and a value that works."""
@@ -96,7 +101,9 @@ class TrainConfig(Config):
             raise UsageError("--warmup-fraction and --decay-fraction must be fractions of the run",
                              "use values in [0, 1)")
         if self.kd is not None:
-            parse_kd_loss(self.kd, self.temperature, self.kd_weight, self.kd_top_k)
+            kd = parse_kd_loss(self.kd, self.temperature, self.kd_weight, self.kd_top_k)
+            if self.kd_kernel == "liger":
+                check_liger_loss(kd)
             if self.teacher is None and self.logit_cache is None:
                 raise UsageError(f"--kd {self.kd} needs a teacher", "add --teacher T, or --logit-cache DIR")
         elif self.teacher is not None or self.logit_cache is not None:

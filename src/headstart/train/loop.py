@@ -47,9 +47,9 @@ from headstart.train.distributed import (
     parallelize,
     unwrap,
 )
+from headstart.train.fused_kd import check_liger_available, step_losses
 from headstart.train.inputs import RunInputs, load_inputs
 from headstart.train.ledger import Ledger
-from headstart.train.losses import chunked_losses
 from headstart.train.metrics import MetricsLog, read_metrics
 from headstart.train.schedule import build_scheduler
 from headstart.train.teacher import Teacher, missing_logits
@@ -96,6 +96,8 @@ def _optimizer(module: nn.Module, cfg: TrainConfig, device: torch.device) -> tor
 
 
 def build_run(cfg: TrainConfig, ranks: Ranks, inputs: RunInputs) -> Run:
+    if inputs.kd is not None and cfg.kd_kernel == "liger":  # TrainConfig.check asks too; train() may skip it
+        check_liger_available()
     dtype = autocast_dtype(cfg.precision, ranks.device)
     if cfg.precision != "fp32":  # fp32 asked for by name stays exact fp32
         allow_tf32(ranks.device)
@@ -153,6 +155,7 @@ def train_step(run: Run, index: int) -> StepStats:
     teacher = run.teacher if index < math.ceil(cfg.kd_until * run.total_steps) else None  # KD, then CE alone
     kd_loss = run.inputs.kd if teacher else None
     cached = teacher.begin_step(index, ranks.rank * windows.shape[0], windows) if teacher else False
+    losses = step_losses(cfg.kd_kernel, kd_loss)
     starts = range(0, windows.shape[0], cfg.micro_batch_size)
     totals = torch.zeros(3, dtype=torch.float64, device=ranks.device)  # objective, CE, KD sums on this rank
     for start in starts:
@@ -163,7 +166,7 @@ def train_step(run: Run, index: int) -> StepStats:
             with run.autocast():
                 signal = teacher.signal(rows, inputs) if teacher else None
                 hidden, head = run.student(inputs)
-                sums = chunked_losses(hidden, head, targets, kd_loss, signal, cfg.loss_chunk_tokens)
+                sums = losses(hidden, head, targets, kd_loss, signal, cfg.loss_chunk_tokens)
             (sums.objective / rank_tokens).backward()
         totals += torch.stack((sums.objective.detach(), sums.ce, sums.kd))
     if teacher:
