@@ -303,6 +303,14 @@ def _record_file(recipe: PipelineConfig, step: Step) -> Path:
     return recipe.out / "steps" / f"{step.record}.json"
 
 
+def _changes(recorded: dict[str, Any], config: Any) -> list[str]:
+    """The settings of `config` that differ from a step's record. A field the record lacks (one added to
+    headstart after the run) counts as unchanged while it keeps its default: upgrading reruns nothing."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    return [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in dataclasses.asdict(config).items()
+            if recorded.get(k, defaults.get(k, dataclasses.MISSING)) != v]
+
+
 def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[str, Any] | None, str]]:
     """Each step's kept result (None: run it) and why: a step is kept when it finished with the same settings
     and nothing it reads was rerun; prepare, when data/ holds its preparation already."""
@@ -324,9 +332,7 @@ def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[s
             why = f"{out} holds this preparation already; skipped" if done else "preparing"
         elif record is None:
             kept, why = None, "no finished run of it yet"
-        elif record["config"] != cfg:
-            changes = [f"{k} {record['config'].get(k)!r} -> {v!r}" for k, v in cfg.items()
-                       if record["config"].get(k) != v]
+        elif changes := _changes(record["config"], step.config):
             kept, why = None, f"rerunning: changed {'; '.join(changes)}"
         elif upstream is not None:
             kept, why = None, f"rerunning: it reads {upstream}, made again by this run"
