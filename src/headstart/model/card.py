@@ -54,7 +54,9 @@ def write_card(folder: Path, facts: dict[str, Any], evaluation: dict[str, Any] |
     rows = "".join(f"| {key.replace('_', ' ')} | {_value(value)} |\n" for key, value in facts.items())
     title = f"A student of {Path(facts['teacher']).name}" if facts.get("teacher") else "A model"
     body = (f"# {title}, written by headstart\n\nLoads with `transformers.AutoModelForCausalLM.from_pretrained` "
-            f"(with `trust_remote_code=True` where config.json names headstart's own architecture).\n\n"
+            f"(with `trust_remote_code=True` where config.json names headstart's own architecture; there, "
+            f"`AutoTokenizer.from_pretrained(path, trust_remote_code=False)` loads the tokenizer without first "
+            f"asking whether to run the folder's code).\n\n"
             + (f"| | |\n|---|---|\n{rows}" if rows else "") + _evaluation_table(evaluation))
     write_text_atomic(Path(folder) / CARD_FILE, str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")))
 
