@@ -1,16 +1,24 @@
 """Use student folders as a user with only torch and transformers would: `python this.py CASES.json`.
 
 headstart cannot be imported here (a finder refuses it), so the folders stand on their own.
-For each folder: the tokenizer loads without custom code; the model generates greedily with
-its generation config's stop token, the same with and without the KV cache; a left-padded
-batch scores as its rows do alone; save_pretrained and from_pretrained give the same logits.
-CASES.json maps each folder to a prompt whose greedy continuation meets the stop token. Prints
-one line "RESULT {json}" per folder; any failed check raises.
+For each folder: the tokenizer loads without custom code and is the teacher's (its vocabulary,
+special tokens, chat template and the ids of a text); the model generates greedily with its
+generation config's stop token, the same with and without the KV cache; a left-padded batch
+scores as its rows do alone; save_pretrained and from_pretrained give the same logits. CASES.json
+maps each folder to its teacher's folder and a prompt whose greedy continuation meets the stop
+token. Prints one line "RESULT {json}" per folder ("asked": whether transformers asked to run the
+folder's code on the way to its tokenizer); any failed check raises.
+
+`python this.py --terminal FOLDER...` loads each folder's tokenizer as a user at a terminal would,
+then again with trust_remote_code=False, between marker lines (tests/test_student_is_a_causal_lm.py
+runs it on a pseudo-terminal and answers the questions).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
+import io
 import json
 import sys
 import tempfile
@@ -29,8 +37,34 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 
-def check(folder: str, prompt_ids: list[int]) -> dict:
-    tok = transformers.AutoTokenizer.from_pretrained(folder)  # without trust_remote_code
+def tokenizer_of(folder: str, **kwargs: object) -> tuple[transformers.PreTrainedTokenizerBase, bool]:
+    """AutoTokenizer's tokenizer of `folder`, and whether transformers asked to run the folder's code on the way
+    (its question goes to stdout; stdin is no terminal here, so the question reads an end of file: declined)."""
+    asked = io.StringIO()
+    with contextlib.redirect_stdout(asked):
+        tok = transformers.AutoTokenizer.from_pretrained(folder, **kwargs)
+    return tok, "custom code" in asked.getvalue()
+
+
+def check_tokenizer(folder: str, teacher_folder: str, text_ids: list[int]) -> tuple[
+        transformers.PreTrainedTokenizerBase, bool]:
+    """The folder's tokenizer, as loaded plainly, is the teacher's; declining custom code up front asks nothing."""
+    teacher = transformers.AutoTokenizer.from_pretrained(teacher_folder)
+    tok, asked = tokenizer_of(folder)  # without trust_remote_code
+    declined, asked_declined = tokenizer_of(folder, trust_remote_code=False)
+    assert not asked_declined, folder
+    text = teacher.decode(text_ids) + " a word it lacks"
+    for loaded in (tok, declined):
+        assert type(loaded) is type(teacher), (folder, type(loaded), type(teacher))
+        assert loaded.get_vocab() == teacher.get_vocab(), folder
+        assert loaded.all_special_tokens == teacher.all_special_tokens, (folder, loaded, teacher)
+        assert loaded.chat_template == teacher.chat_template, folder
+        assert loaded(text)["input_ids"] == teacher(text)["input_ids"], (folder, text)
+    return tok, asked
+
+
+def check(folder: str, teacher_folder: str, prompt_ids: list[int]) -> dict:
+    tok, asked = check_tokenizer(folder, teacher_folder, prompt_ids)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True).eval()
     eos = model.generation_config.eos_token_id
     assert eos == tok.eos_token_id, (eos, tok.eos_token_id)
@@ -62,11 +96,23 @@ def check(folder: str, prompt_ids: list[int]) -> dict:
             resaved_diff = (reloaded(long[None]).logits[0] - alone[0]).abs().max().item()
         assert resaved_diff < 1e-5, resaved_diff
         assert transformers.AutoTokenizer.from_pretrained(again).eos_token_id == eos
-    return {"folder": folder, "class": type(model).__name__, "generated": len(new), "padded_diff": padded_diff}
+    return {"folder": folder, "class": type(model).__name__, "generated": len(new), "padded_diff": padded_diff,
+            "asked": asked}
+
+
+def at_a_terminal(folders: list[str]) -> None:
+    for folder in folders:
+        for how, kwargs in (("plain", {}), ("declined", {"trust_remote_code": False})):
+            print(f"\nLOADING {how} {folder}", flush=True)
+            tok = transformers.AutoTokenizer.from_pretrained(folder, **kwargs)
+            print(f"\nLOADED {how} {folder} {len(tok)}", flush=True)
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--terminal":
+        at_a_terminal(sys.argv[2:])
+        sys.exit(0)
     with open(sys.argv[1]) as f:
         cases = json.load(f)
-    for folder, prompt_ids in cases.items():
-        print("\nRESULT", json.dumps(check(folder, prompt_ids)), flush=True)  # a prompt leaves its line open
+    for folder, case in cases.items():
+        print("\nRESULT", json.dumps(check(folder, case["teacher"], case["prompt"])), flush=True)

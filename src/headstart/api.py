@@ -301,6 +301,7 @@ class Evaluation(Result):
     tokens_per_s: float | None = None
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> items, acc, acc_norm, acc_bytes, ...
     backend: str = "headstart"  # who scored the tasks
+    card: str | None = None  # the model card these numbers were put on (a student headstart wrote)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and (k != "tasks" or v) and k != "backend"}
@@ -313,15 +314,19 @@ class Evaluation(Result):
         lines += [f"{self.model} on {task} ({r['items']} items, zero-shot{how}): acc {r['acc']:.3f}  acc_norm "
                   f"{r['acc_norm']:.3f}  acc_bytes {r['acc_bytes']:.3f}"
                   + (f"  (chance {r['chance']:.3f})" if "chance" in r else "") for task, r in self.tasks.items()]
+        lines += [f"numbers put on the model card {self.card}"] if self.card else []
         return "\n".join(lines)
 
 
 def evaluate(config: EvalConfig | None = None, **fields: Any) -> Evaluation:
     """Score a model: loss and perplexity on the first `tokens` of a prepared split, zero-shot accuracy on
-    downstream tasks. Writes nothing."""
+    downstream tasks. Writes only the numbers onto the model card of a student folder headstart wrote
+    (`headstart.model.card.record_evaluation`); other folders are left as they are."""
     from headstart.eval import evaluate_windows, scoring_windows
     from headstart.eval.downstream import evaluate_task
+    from headstart.eval.tasks import SPLIT
     from headstart.model import load_model
+    from headstart.model.card import PERPLEXITY_NUMBERS, record_evaluation
     from headstart.runtime import compute_autocast, pick_device, weights_dtype
 
     cfg = config_or_fields(EvalConfig, config, fields)
@@ -346,6 +351,9 @@ def evaluate(config: EvalConfig | None = None, **fields: Any) -> Evaluation:
         scored_by_lm_eval = evaluate_with_lm_eval(resolve_model_dir(cfg.model), cfg.tasks, cfg.limit or None,
                                                   cfg.batch_size, str(device))
         result.tasks = {task: {k: v for k, v in r.items() if k != "samples"} for task, r in scored_by_lm_eval.items()}
+    perplexity = {k: getattr(result, k) for k in PERPLEXITY_NUMBERS} if cfg.data else None
+    card = record_evaluation(Path(cfg.model).expanduser(), perplexity, result.tasks, cfg.backend, SPLIT)
+    result.card = str(card) if card else None
     return result
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from headstart.assets import require_asset
 from headstart.errors import UsageError
-from headstart.eval.tasks import check_task_name
+from headstart.eval.tasks import SPLIT, check_task_name
 
 # lm-eval's task of each of ours: its YAML under lm_eval/tasks/ (read directly: indexing all of lm-eval's
 # thousands of tasks takes longer than evaluating a small model)
@@ -52,8 +52,8 @@ def task_config(name: str) -> dict[str, Any]:
     path = Path(require_asset("evalsets", "olmo")) / f"{name}.arrow"
     config = load_yaml(Path(lm_eval.__file__).parent / "tasks" / LM_EVAL_YAML[name], resolve_func=True)
     return config | {"dataset_path": "arrow", "dataset_name": None,
-                     "dataset_kwargs": {"data_files": {"validation": str(path)}}, "training_split": None,
-                     "validation_split": "validation", "test_split": None, "fewshot_split": None,
+                     "dataset_kwargs": {"data_files": {SPLIT: str(path)}}, "training_split": None,
+                     "validation_split": SPLIT, "test_split": None, "fewshot_split": None,
                      "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
                                      for m in ("acc", "acc_norm", "acc_bytes")]} | FIELD_FIXES.get(name, {})
 

@@ -20,6 +20,8 @@ import pyarrow as pa
 from headstart.assets import require_asset
 from headstart.errors import UsageError
 
+SPLIT = "validation"  # the split of every task that the `evalsets` asset holds, and so the one scored
+
 
 @dataclass(frozen=True)
 class Item:
@@ -119,7 +121,7 @@ def check_task_name(name: str) -> None:
 
 
 def load_task(name: str, limit: int | None = None) -> list[Item]:
-    """The first `limit` items (all when None) of a task's validation split, in file order."""
+    """The first `limit` items (all when None) of a task's `SPLIT`, in file order."""
     check_task_name(name)
     path = require_asset("evalsets", "olmo") / f"{name}.arrow"
     with pa.memory_map(str(path)) as source:

@@ -229,6 +229,8 @@ def save_model(model: Decoder, out_dir: str | Path, tokenizer_dir: Path | None =
         for name in (*TOKENIZER_FILES, GENERATION_FILE) if source else ():
             if (source / name).is_file():
                 shutil.copy(source / name, tmp / name)
+        if not stock and source and (tmp / "tokenizer_config.json").is_file():
+            _name_the_teachers_tokenizer_class(source, tmp / "tokenizer_config.json")
         if not (tmp / GENERATION_FILE).is_file():
             from transformers import GenerationConfig
 
@@ -278,6 +280,21 @@ def _tokenizer_special_tokens(folder: Path | None) -> dict[str, int]:
         if isinstance(token, str) and vocab.token_to_id(token) is not None:
             ids[key] = vocab.token_to_id(token)
     return ids
+
+
+def _name_the_teachers_tokenizer_class(source: Path, tokenizer_config: Path) -> None:
+    """A remote-code folder's tokenizer_config.json names the class AutoTokenizer gives the teacher.
+
+    transformers 5 picks a tokenizer by the config's `model_type` where it distrusts the class the
+    files name (a Qwen2 folder whose files say TokenizersBackend gets Qwen2Tokenizer); a folder of
+    headstart's own `model_type` gets the named class, so the name must be the teacher's.
+    """
+    from transformers import AutoTokenizer
+
+    chosen = type(AutoTokenizer.from_pretrained(source, trust_remote_code=False)).__name__
+    named = json.loads(tokenizer_config.read_text())
+    if named.get("tokenizer_class") != chosen:
+        tokenizer_config.write_text(json.dumps(named | {"tokenizer_class": chosen}, indent=2) + "\n")
 
 
 def remote_code_config(cfg: DecoderConfig) -> dict:
