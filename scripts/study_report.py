@@ -10,12 +10,14 @@ A run not yet made is listed as such. Run from the repository root: python scrip
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from headstart.atomic import write_json_atomic, write_text_atomic
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
+from headstart.train.metrics import read_metrics
 
 SECTIONS = {  # title -> (runs, what it answers)
     "Headline": (["headline-25", "headline-25-seed1", "headline-50", "headline-50-seed1"],
@@ -66,6 +68,12 @@ def _reference(runs: Path, result: dict[str, Any]) -> ArmRuns | None:
     return None
 
 
+def _reads_a_cache(arm: ArmRuns) -> bool:
+    """Whether the arm read teacher logits from a cache (a run that shares its fill with other arms)."""
+    return any(r.get("cached_teacher_flops") for folder in arm.runs.values()
+               for r in read_metrics(folder / "metrics.jsonl"))
+
+
 def _recompare(runs: Path, result: dict[str, Any]) -> dict[str, Any] | None:
     """A run's comparison made again from its arms' curves, with the sweep's from-scratch arm as the reference
     when the run has none of its own; each arm keeps the learning-rate sweep the run recorded."""
@@ -73,6 +81,9 @@ def _recompare(runs: Path, result: dict[str, Any]) -> dict[str, Any] | None:
     if not rows:
         return None
     arms = [_arm(row, name) for name, row in rows.items()]
+    arms += [dataclasses.replace(arm, name=f"{arm.name}_shared", count_cache=False,
+                                 label=f"{arm.label}, its cache's fill counted once where it was filled")
+             for arm in arms if _reads_a_cache(arm)]
     if "random" not in rows:
         arms = [a for a in [_reference(runs, result)] if a is not None] + arms
     comparison = compare(arms, "random")

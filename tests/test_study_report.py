@@ -17,7 +17,8 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
         folder = runs / name / arm / "train"
         folder.mkdir(parents=True)
         lines = [{"step": i, "val_loss": 0.0, "val_ppl": p, "tokens": 1000 * i, "student_flops": 3e9 * i,
-                  "teacher_flops": (4e9 * i if arm != "random" else 0.0)} for i, p in enumerate(ppls)]
+                  "teacher_flops": (4e9 * i if arm not in ("random", "cached") else 0.0),
+                  "cached_teacher_flops": 4e9 * i if arm == "cached" else 0.0} for i, p in enumerate(ppls)]
         (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
         rows[arm] = {"label": arm, "params": 2e6, "lr": "0.002", "run": str(folder), "tokens": lines[-1]["tokens"],
                      "perplexity": ppls[-1]}
@@ -34,7 +35,8 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     runs, out = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
     fake_run(runs, "headline-25-seed1", {"random": [1000.0, 300.0, 100.0], "student": [150.0, 90.0, 70.0]}, True)
-    fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0]}, False)
+    fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0],
+                                 "cached": [200.0, 100.0, 70.0]}, False)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -45,6 +47,10 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     assert "| random (of the headline) | 2.00M | 0.002 | 100.00 | 2K | 1.00x |" in report
     assert "| student | 2.00M | 0.002 | 70.00 | 1K | 2.00x |" in report
     assert "| js | 2.00M | 0.002 | 110.00 | not reached | - |" in report
+    # an arm that read a logit cache: once as charged (the cache's fill too), once with the fill counted elsewhere
+    assert "| cached | 2.00M | 0.002 | 70.00 | 1K | 2.00x | 7G | 0.86x |" in report
+    assert "| cached, its cache's fill counted once where it was filled | 2.00M | 0.002 | 70.00 | 1K | 2.00x | 3G | " \
+           "2.00x |" in report
     assert "Not yet run: headline-50, headline-50-seed1" in report
     # the summary: seed 0 needs 756.x of 2,000 tokens (2.64x), seed 1 794 (150 -> 90 crosses 100 at 0.794): 2.52x
     assert "| 25% | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in report

@@ -34,12 +34,13 @@ class Crossing:
         return self.tokens is not None
 
 
-def read_curve(run_dir: str | Path) -> list[CurvePoint]:
-    """The validation points of a training run (its metrics.jsonl), in step order."""
+def read_curve(run_dir: str | Path, count_cache: bool = True) -> list[CurvePoint]:
+    """The validation points of a training run (its metrics.jsonl), in step order. With `count_cache` False,
+    the teacher forwards a run read from a logit cache are left out (counted once, where the cache was filled)."""
     points = []
     for r in read_metrics(Path(run_dir) / "metrics.jsonl"):
         if "val_ppl" in r and "tokens" in r:
-            flops = r["student_flops"] + r["teacher_flops"] + r.get("cached_teacher_flops", 0.0)
+            flops = r["student_flops"] + r["teacher_flops"] + count_cache * r.get("cached_teacher_flops", 0.0)
             points.append(CurvePoint(r["step"], r["tokens"], flops, r["val_ppl"]))
     return sorted(points, key=lambda p: p.step)
 

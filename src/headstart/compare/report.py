@@ -22,9 +22,10 @@ class ArmRuns:
     runs: dict[str, Path]  # learning rate (as written in the recipe) -> training run folder
     sweep: dict[str, float] | None = None  # a sweep at a shorter budget: rate -> its final perplexity there
     sweep_tokens: int | None = None
+    count_cache: bool = True  # False: the teacher forwards read from a logit cache are counted where it was filled
 
     def curves(self) -> dict[str, list[CurvePoint]]:
-        return {lr: read_curve(folder) for lr, folder in self.runs.items()}
+        return {lr: read_curve(folder, self.count_cache) for lr, folder in self.runs.items()}
 
 
 def _final(curve: list[CurvePoint]) -> float:
