@@ -134,15 +134,18 @@ def _section(raw: dict[str, Any], step: str, where: str) -> dict[str, Any]:
 
 def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[str, Any] | None = None,
                   ) -> PipelineConfig:
-    """Read and check a pipeline recipe (a file or a mapping); `overrides` maps `out` or `train.lr` to a value."""
+    """Read and check a pipeline recipe (a file or a mapping); `overrides` maps a dotted key (`out`, `train.lr`,
+    `baselines.random.lr`) to a value, checked and parsed as the recipe's are."""
     where = f"recipe {source}" if not isinstance(source, dict) else "recipe"
     raw = dict(source) if isinstance(source, dict) else read_mapping(source, RECIPE_HELP) if source else {}
     for key, value in (overrides or {}).items():
-        step, _, name = key.partition(".")
-        if name:
-            raw[step] = {**(raw.get(step) or {}), name: value}
-        elif value is not None:
-            raw[key] = value
+        *path, name = key.split(".")
+        node = raw
+        for part in path:  # `baselines: [random]` is `baselines: {random: {}}`
+            below = node.get(part)
+            below = dict.fromkeys(below) if isinstance(below, list) else below if isinstance(below, dict) else {}
+            node[part] = node = dict(below)
+        node[name] = value
     unknown = sorted(set(raw) - {*TOP, *STEPS})
     if unknown:
         raise UsageError(f"{where} has unknown keys {', '.join(unknown)}", f"{closest(unknown[0], [*TOP, *STEPS])}use "
@@ -324,9 +327,8 @@ def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[s
             why = f"{out} holds this preparation already; skipped" if done else "preparing"
         elif record is None:
             kept, why = None, "no finished run of it yet"
-        elif record["config"] != cfg:
-            changes = [f"{k} {record['config'].get(k)!r} -> {v!r}" for k, v in cfg.items()
-                       if record["config"].get(k) != v]
+        elif (was := {**dataclasses.asdict(type(step.config)()), **record["config"]}) != cfg:  # added since: default
+            changes = [f"{k} {was.get(k)!r} -> {v!r}" for k, v in cfg.items() if was.get(k) != v]
             kept, why = None, f"rerunning: changed {'; '.join(changes)}"
         elif upstream is not None:
             kept, why = None, f"rerunning: it reads {upstream}, made again by this run"
