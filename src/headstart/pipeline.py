@@ -150,9 +150,11 @@ def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[st
     if unknown:
         raise UsageError(f"{where} has unknown keys {', '.join(unknown)}", f"{closest(unknown[0], [*TOP, *STEPS])}use "
                          f"{', '.join(TOP)} and the step sections {', '.join(STEPS)}")
-    for key in ("out", "teacher"):
-        if not raw.get(key):
+    for key in ("out", "teacher", "data"):
+        if not raw.get(key) and key != "data":
             raise UsageError(f"{where} names no {key}", f"add `{key}: ...` to it")
+        if isinstance(raw.get(key), list | dict):
+            raise UsageError(f"{where}: {key} is not one folder or name", f"give one {key}")
     sections = {step: _section(raw, step, where) for step in STEPS}
     if raw.get("data") and raw.get("prepare"):
         raise UsageError(f"{where} has both `data:` and a prepare section", "keep one of them")
