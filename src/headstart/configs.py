@@ -166,9 +166,7 @@ class SearchConfig(Config):
         check_out_replaceable(self.out, "search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
     def strategy_settings(self) -> StrategySettings:
-        return StrategySettings(population=self.population, tournament=self.tournament,
-                                crossover_prob=self.crossover_prob, mutation_prob=self.mutation_prob,
-                                survival=self.survival, bins=self.bins)
+        return StrategySettings(**{name: getattr(self, name) for name in StrategySettings.__dataclass_fields__})
 
 
 SPEC_HELP = """sub-network spec (JSON), or a JSON file holding one under "spec". A count keeps the first n, a list
