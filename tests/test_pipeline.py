@@ -115,7 +115,7 @@ def test_dotted_flags_override_any_field_and_a_misspelled_one_names_the_closest(
     assert (resolved["train"]["lr"], resolved["search"]["evals"]) == (1e-3, 64)
     assert main(["run", "--config", str(config), "--train.lrr", "1e-3"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "did you mean --train.lr?" in err, err
+    assert err.count("\n") == 1 and "'lrr' is not a setting of TrainConfig — did you mean lr?" in err, err
     assert not (world["root"] / "dotted").exists()
 
 

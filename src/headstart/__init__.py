@@ -8,8 +8,8 @@ first use, so that `import headstart` stays light).
 import importlib
 
 __version__ = "0.1.0"
-_CONFIGS = ("EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig", "SearchConfig",
-            "SpaceConfig", "TrainConfig")
+_CONFIGS = ("AssetsConfig", "EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig",
+            "SearchConfig", "SpaceConfig", "TrainConfig")
 __all__ = [*_CONFIGS, "__version__"]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.configs import (
+    AssetsConfig,
     EvalConfig,
     ExtractConfig,
     ImportanceConfig,
@@ -29,14 +30,46 @@ from headstart.errors import UsageError
 from headstart.settings import config_or_fields
 from headstart.train.config import TrainConfig
 
-__all__ = ["EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig", "SearchConfig",
-           "SpaceConfig", "TrainConfig", "evaluate", "extract", "importance", "init", "prepare", "run", "search",
-           "space", "train"]
+__all__ = ["AssetsConfig", "EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig",
+           "SearchConfig", "SpaceConfig", "TrainConfig", "assets", "evaluate", "extract", "importance", "init",
+           "prepare", "run", "search", "space", "train"]
+
+
+def _save_config(cfg: Any, command: str) -> None:
+    """The resolved config beside the outputs (what --print-config prints; `headstart run` saves recipe.yaml,
+    train OUT/train_config.json): OUT/prepare_config.json, ... written atomically into a folder the step owns."""
+    import os
+
+    from headstart.atomic import write_json_atomic
+
+    if os.environ.get("RANK", "0") == "0":
+        write_json_atomic(Path(cfg.out) / f"{command}_config.json", cfg.to_dict())
 
 
 class Result:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class AssetsResult(Result):
+    summary: dict[str, Any]  # cache, assets (each with its status, path, files, bytes, sha256), fetched, seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.summary
+
+    def describe(self) -> str:
+        return f"{len(self.summary['assets'])} assets in {self.summary['cache']} ({self.summary['fetched']} fetched)"
+
+
+def assets(config: AssetsConfig | None = None, **fields: Any) -> AssetsResult:
+    """Fill the offline cache with the teacher, tokenizers, corpora and evaluation sets; each asset is fetched
+    once (a rerun skips the finished ones)."""
+    from headstart.assets import cache_dir, fetch_assets, selected
+
+    cfg = config_or_fields(AssetsConfig, config, fields)
+    cache = Path(cfg.cache).expanduser() if cfg.cache else cache_dir()
+    return AssetsResult(fetch_assets(selected(cfg.only, cfg.extras), cache))
 
 
 @dataclass
@@ -66,6 +99,7 @@ def prepare(config: PrepareConfig | None = None, **fields: Any) -> PrepareResult
                             val_fraction=cfg.val_fraction, val_docs=cfg.val_docs, seed=cfg.seed,
                             created_by=cfg.command_line(), max_tokens=cfg.max_tokens, workers=cfg.workers,
                             shard_tokens=cfg.shard_tokens)
+    _save_config(cfg, "prepare")
     return PrepareResult(cfg.out, manifest["tokenizer"], manifest["dtype"], manifest["splits"])
 
 
@@ -109,6 +143,7 @@ def importance(config: ImportanceConfig | None = None, **fields: Any) -> Importa
         if cfg.write_teacher:
             save_model(permute_teacher(teacher, scores[cfg.order]).cpu(), tmp / "teacher",
                        tokenizer_dir=teacher.source_dir)
+    _save_config(cfg, "importance")
     act = scores["activation"]
     least = sorted(range(teacher.config.n_layer), key=lambda i: float(act.layers[i]))[:3]
     return ImportanceResult(str(cfg.out), record["tokens"], least,
@@ -151,7 +186,7 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
     from headstart.data import data_identity, load_manifest
     from headstart.eval import scoring_windows
     from headstart.model import load_model, weights_fingerprint
-    from headstart.runtime import pick_device, weights_dtype
+    from headstart.runtime import weights_dtype
     from headstart.search import PerplexityObjective, ProxyObjective, run_search
     from headstart.search.run import SearchConfig as JournalSettings
     from headstart.search.run import importance_seed
@@ -161,9 +196,9 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
 
     cfg = config_or_fields(SearchConfig, config, fields)
     cfg.check()
-    ranks = init_ranks()
+    ranks = init_ranks(cfg.device)
     try:
-        device = ranks.device if ranks.is_distributed else pick_device(cfg.device)
+        device = ranks.device
         # in the dtype it computes in (bf16 on GPUs by default): never an fp32 copy of a large teacher
         teacher = load_model(cfg.teacher, dtype=weights_dtype(cfg.precision, device))
         space = make_space(cfg.space, teacher.config, layers=cfg.layers, multiple=cfg.multiple)
@@ -193,6 +228,7 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
             header["precision"] = cfg.precision
         summary = run_search(teacher, space, budget, objective, settings, cfg.out, header, ranks.rank,
                              ranks.world_size, seeds=seeds)
+        _save_config(cfg, "search")
     finally:
         close_ranks(ranks)
     return SearchResult(str(cfg.out), summary["evaluations"], summary["replayed"], summary["best"],

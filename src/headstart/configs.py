@@ -12,12 +12,13 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from headstart.assets.catalog import GROUPS
 from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
 from headstart.model.hub import PUSH_HELP
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
-from headstart.settings import Config, setting
+from headstart.settings import DEVICE_HELP, Config, flag, setting
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES
 
 SPLITS = ("train", "validation")
@@ -27,8 +28,14 @@ DTYPES = ("float32", "bfloat16", "float16")
 OBJECTIVES = ("perplexity", "importance", "magnitude")
 BACKENDS = ("headstart", "lm-eval")
 _STRATEGY = StrategySettings()
-DEVICE_HELP = "auto, cpu, cuda or cuda:N (under torchrun: each rank's)"
 PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
+
+
+@dataclass
+class AssetsConfig(Config):
+    only: list[str] | None = setting(None, "fetch only these groups; none given: all", GROUPS)
+    extras: bool = setting(False, "add the extra corpora: fortunes and the Python 3.11 docs")
+    cache: str | None = setting(None, "cache folder; none given: $HEADSTART_CACHE, else ~/.cache/headstart")
 
 
 @dataclass
@@ -73,25 +80,14 @@ class PrepareConfig(Config):
         check_out_writable(self.out)
 
     def command_line(self) -> str:
-        """The command as the user could re-run it: the manifest's created_by, which a rerun compares."""
-        words = ["headstart", "prepare"]
-        if self.tokenizer is not None:
-            words += ["--tokenizer", self.tokenizer]
-        if self.train_tokenizer is not None:
-            words += ["--train-tokenizer", str(self.train_tokenizer)]
-        words += ["--input", *self.input, "--out", self.out, "--text-field", self.text_field, "--seed", str(self.seed)]
-        if self.val_fraction is not None:
-            words += ["--val-fraction", str(self.val_fraction)]
-        if self.val_docs:
-            words += ["--val-docs", *self.val_docs]
-        if self.glob:
-            words += ["--glob", *self.glob]
-        if self.encoding != "utf-8":
-            words += ["--encoding", self.encoding]
-        if self.max_tokens is not None:
-            words += ["--max-tokens", str(self.max_tokens)]
-        if self.shard_tokens != 2**28:
-            words += ["--shard-tokens", str(self.shard_tokens)]
+        """The command as the user could re-run it: the manifest's created_by, which a rerun compares (so its
+        words and their order stay those of earlier runs)."""
+        words, default = ["headstart", "prepare"], PrepareConfig()
+        for name in ("tokenizer", "train_tokenizer", "input", "out", "text_field", "seed", "val_fraction", "val_docs",
+                     "glob", "encoding", "max_tokens", "shard_tokens"):
+            value = getattr(self, name)
+            if name in ("input", "out", "text_field", "seed") or value not in (None, [], getattr(default, name)):
+                words += [flag(name), *(map(str, value) if isinstance(value, list) else [str(value)])]
         return shlex.join(words)
 
 
@@ -170,9 +166,7 @@ class SearchConfig(Config):
         check_out_replaceable(self.out, "search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
     def strategy_settings(self) -> StrategySettings:
-        return StrategySettings(population=self.population, tournament=self.tournament,
-                                crossover_prob=self.crossover_prob, mutation_prob=self.mutation_prob,
-                                survival=self.survival, bins=self.bins)
+        return StrategySettings(**{name: getattr(self, name) for name in StrategySettings.__dataclass_fields__})
 
 
 SPEC_HELP = """sub-network spec (JSON), or a JSON file holding one under "spec". A count keeps the first n, a list

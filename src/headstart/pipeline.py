@@ -134,22 +134,27 @@ def _section(raw: dict[str, Any], step: str, where: str) -> dict[str, Any]:
 
 def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[str, Any] | None = None,
                   ) -> PipelineConfig:
-    """Read and check a pipeline recipe (a file or a mapping); `overrides` maps `out` or `train.lr` to a value."""
+    """Read and check a pipeline recipe (a file or a mapping); `overrides` maps a dotted key (`out`, `train.lr`,
+    `baselines.random.lr`) to a value, checked and parsed as the recipe's are."""
     where = f"recipe {source}" if not isinstance(source, dict) else "recipe"
     raw = dict(source) if isinstance(source, dict) else read_mapping(source, RECIPE_HELP) if source else {}
     for key, value in (overrides or {}).items():
-        step, _, name = key.partition(".")
-        if name:
-            raw[step] = {**(raw.get(step) or {}), name: value}
-        elif value is not None:
-            raw[key] = value
+        *path, name = key.split(".")
+        node = raw
+        for part in path:  # `baselines: [random]` is `baselines: {random: {}}`
+            below = node.get(part)
+            below = dict.fromkeys(below) if isinstance(below, list) else below if isinstance(below, dict) else {}
+            node[part] = node = dict(below)
+        node[name] = value
     unknown = sorted(set(raw) - {*TOP, *STEPS})
     if unknown:
         raise UsageError(f"{where} has unknown keys {', '.join(unknown)}", f"{closest(unknown[0], [*TOP, *STEPS])}use "
                          f"{', '.join(TOP)} and the step sections {', '.join(STEPS)}")
-    for key in ("out", "teacher"):
-        if not raw.get(key):
+    for key in ("out", "teacher", "data"):
+        if not raw.get(key) and key != "data":
             raise UsageError(f"{where} names no {key}", f"add `{key}: ...` to it")
+        if isinstance(raw.get(key), list | dict):
+            raise UsageError(f"{where}: {key} is not one folder or name", f"give one {key}")
     sections = {step: _section(raw, step, where) for step in STEPS}
     if raw.get("data") and raw.get("prepare"):
         raise UsageError(f"{where} has both `data:` and a prepare section", "keep one of them")

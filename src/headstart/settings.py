@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type
 from headstart.errors import UsageError
 
 C = TypeVar("C")
+DEVICE_HELP = "auto, cpu, cuda or cuda:N (under torchrun: each rank's)"
 
 
 def setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -42,19 +43,16 @@ def closest(name: str, valid: list[str] | tuple[str, ...]) -> str:
 
 def field_types(cls: type) -> dict[str, type]:
     """The scalar type of every field (`str | None` -> str, `list[str] | None` -> list)."""
-    hints = get_type_hints(cls)
     kinds = {}
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
+    for name, hint in get_type_hints(cls).items():
         if get_origin(hint) in (Union, types.UnionType):
             hint = next(t for t in get_args(hint) if t is not type(None))
-        kinds[f.name] = get_origin(hint) or hint
-    return kinds
+        kinds[name] = get_origin(hint) or hint
+    return {f.name: kinds[f.name] for f in dataclasses.fields(cls)}
 
 
 def defaults(cls: type) -> dict[str, Any]:
-    return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            for f in dataclasses.fields(cls)}
+    return dataclasses.asdict(cls())
 
 
 _SUFFIX = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
@@ -74,45 +72,39 @@ def parse_count(text: str | int | float) -> int:
     return int(value)
 
 
-def parse_value(cls: type, name: str, value: Any) -> Any:
+def parse_value(cls: type, name: str, value: Any, kind: type | None = None) -> Any:
     """A recipe, flag or keyword value as the type of field `name` of `cls`; a wrong one is a UsageError."""
-    kind = field_types(cls)[name]
+    kind = kind or field_types(cls)[name]
     if value is None:
         return None
+    words = ("true", "yes", "1", "false", "no", "0")
     try:
         if kind is list:
             parsed = [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
-        elif kind is bool:
-            if not isinstance(value, bool) and str(value).lower() not in ("true", "yes", "1", "false", "no", "0"):
-                raise ValueError(value)
-            parsed = value if isinstance(value, bool) else str(value).lower() in ("true", "yes", "1")
-        elif kind is int:
-            parsed = parse_count(value)
+        elif kind is bool and not isinstance(value, bool):
+            parsed = words.index(str(value).lower()) < 3
         else:
-            parsed = kind(value)
+            parsed = parse_count(value) if kind is int else kind(value)
     except (TypeError, ValueError):
         raise UsageError(f"{name}={value!r} is not a valid {kind.__name__}",
                          f"give {name} a {kind.__name__} value") from None
-    choices = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("choices")
-    if choices is not None and parsed not in choices:
-        raise UsageError(f"{cls.__name__.removesuffix('Config').lower()} {name} {parsed!r} is unknown",
-                         f"{closest(str(parsed), choices)}use one of {', '.join(choices)}")
+    choices = cls.__dataclass_fields__[name].metadata.get("choices")
+    for item in (parsed if kind is list else [parsed]) if choices is not None else []:
+        if item not in choices:
+            raise UsageError(f"{cls.__name__.removesuffix('Config').lower()} {name} {item!r} is unknown",
+                             f"{closest(str(item), choices)}use one of {', '.join(choices)}")
     return parsed
 
 
-def check_names(cls: type, names: Any, where: str) -> None:
-    """Refuse a field `cls` does not have, naming the closest one."""
-    valid = [f.name for f in dataclasses.fields(cls)]
-    for name in names:
-        if name not in valid:
-            raise UsageError(f"{where}: {name!r} is not a setting of {cls.__name__}",
-                             f"{closest(str(name), valid)}use one of {', '.join(valid)}")
-
-
 def parse_fields(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
-    """`values` checked against the fields of `cls` (names, types, choices), each parsed."""
-    check_names(cls, values, where)
-    return {name: parse_value(cls, name, value) for name, value in values.items()}
+    """`values` checked against the fields of `cls` (names, types, choices), each parsed; a field `cls` does not
+    have is refused, naming the closest one."""
+    kinds = field_types(cls)
+    for name in values:
+        if name not in kinds:
+            raise UsageError(f"{where}: {name!r} is not a setting of {cls.__name__}",
+                             f"{closest(str(name), list(kinds))}use one of {', '.join(kinds)}")
+    return {name: parse_value(cls, name, value, kinds[name]) for name, value in values.items()}
 
 
 def make(cls: type[C], values: dict[str, Any] | None = None, where: str = "settings") -> C:
@@ -124,8 +116,7 @@ def make(cls: type[C], values: dict[str, Any] | None = None, where: str = "setti
 
 def config_or_fields(cls: type[C], config: C | None, fields: dict[str, Any]) -> C:
     """What an API function was given: a config, keyword fields, or a config with some fields replaced."""
-    base = dataclasses.asdict(config) if config is not None else {}
-    return make(cls, base | fields, f"{cls.__name__}")
+    return make(cls, (dataclasses.asdict(config) if config is not None else {}) | fields, cls.__name__)
 
 
 class Config:
@@ -154,17 +145,13 @@ class Config:
 
 def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
     """The top-level mapping of a YAML (.yaml/.yml) or JSON file; anything else is a UsageError."""
+    import yaml  # comes with transformers
+
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"recipe {path} does not exist", f"give {what}")
-    text = path.read_text()
     try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml  # comes with transformers
-
-            raw = yaml.safe_load(text)
-        else:
-            raw = json.loads(text)
+        raw = (yaml.safe_load if path.suffix in (".yaml", ".yml") else json.loads)(path.read_text())
     except Exception as err:  # yaml and json raise their own error types
         raise UsageError(f"recipe {path} cannot be parsed ({type(err).__name__})", "fix its syntax") from None
     if not isinstance(raw, dict):
@@ -172,28 +159,23 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
     return raw
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
-    """A flag per field of `cls` (`--seq-len`, or `--train.seq-len` with prefix `train.`); a flag not given
-    leaves the field to the recipe or its default, so values are parsed once, by parse_value."""
-    values = defaults(cls)
+def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """A flag per field of `cls` (`--seq-len`); a flag not given leaves the field to the recipe or its default,
+    so values are parsed once, by parse_value."""
+    values, kinds = defaults(cls), field_types(cls)
     for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        kind = field_types(cls)[f.name]
         choices = f.metadata.get("choices")
         shown = f" ({', '.join(map(str, choices))})" if choices else ""
         default = "required" if f.name in cls.required else f"default: {values[f.name]}"
-        options: dict[str, Any] = {"dest": prefix + f.name, "default": argparse.SUPPRESS,
+        options: dict[str, Any] = {"default": argparse.SUPPRESS,
                                    "help": f"{f.metadata['help']}{shown} ({default})".replace("%", "%%")}
-        if kind is bool:
+        if kinds[f.name] is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options["metavar"] = f.name.split("_")[-1].upper()
-            if kind is list:
-                options["nargs"] = "+"
-        parser.add_argument("--" + prefix + f.name.replace("_", "-"), **options)
+            options |= {"metavar": f.name.split("_")[-1].upper(), "nargs": "+" if kinds[f.name] is list else None}
+        parser.add_argument(flag(f.name), dest=f.name, **options)
 
 
-def given(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
+def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     """The fields of `cls` given as flags (their raw text)."""
-    return {f.name: getattr(args, prefix + f.name) for f in dataclasses.fields(cls) if hasattr(args, prefix + f.name)}
+    return {name: value for name, value in vars(args).items() if name in cls.__dataclass_fields__}

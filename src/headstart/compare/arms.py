@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import UsageError
-from headstart.settings import closest, parse_count
+from headstart.settings import closest, parse_count, parse_fields, parse_value
 
 KD_FIELDS = ("kd", "kd_weight", "temperature", "kd_top_k", "logit_cache")  # a CE arm drops them
 
@@ -67,7 +67,10 @@ def _mapping(raw: Any, what: str, where: str) -> dict[str, Any]:
 
 
 def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tuple[str, ...]) -> dict[str, Any]:
-    """An arm's training overrides, `lr` made a list; refuses fields the pipeline or the arm sets."""
+    """An arm's training overrides, parsed by TrainConfig's types (a misspelled field named with the closest one),
+    `lr` a list of rates; refuses fields the pipeline or the arm sets."""
+    from headstart.train.config import TrainConfig
+
     if raw is not None and not isinstance(raw, dict):
         raise UsageError(f"{where}: {name} is not a mapping", "give it training fields, e.g. lr: [1e-3]")
     overrides = dict(raw or {})
@@ -78,7 +81,7 @@ def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tu
         except ValueError:
             raise UsageError(f"{where}: {name}.sweep_tokens={sweep_tokens!r} is not a token count",
                              "write e.g. sweep_tokens: 1M") from None
-    lrs = overrides.pop("lr", student_lr(train))
+    lrs = overrides.pop("lr", train.get("lr", TrainConfig.lr))
     lrs = lrs if isinstance(lrs, list) else [lrs]
     if not lrs or any(isinstance(lr, bool) or not isinstance(lr, int | float | str) for lr in lrs):
         raise UsageError(f"{where}: {name}.lr is not a rate or a list of rates", "write lr: [1e-3, 2e-3]")
@@ -88,6 +91,8 @@ def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tu
                          "remove it; an arm changes only what defines it")
     if sweep_tokens is not None and len(lrs) < 2:
         raise UsageError(f"{where}: {name}.sweep_tokens needs rates to sweep", "give lr: [1e-3, 2e-3, ...]")
+    overrides = parse_fields(TrainConfig, overrides, f"{where}: {name}")
+    lrs = [parse_value(TrainConfig, "lr", lr) for lr in lrs]
     return {**overrides, "lr": lrs, **({"sweep_tokens": sweep_tokens} if sweep_tokens is not None else {})}
 
 
@@ -115,13 +120,6 @@ def parse_arms(baselines: Any, variants: Any, train: dict[str, Any], where: str)
             "the student's settings"
         plans.append(ArmPlan(name, Arm(f"{name} ({shown})", kd=True), overrides, f"variants/{name}"))
     return plans
-
-
-def student_lr(train: dict[str, Any]) -> Any:
-    """The learning rate of the student's training section, or training's default."""
-    from headstart.train.config import TrainConfig
-
-    return train.get("lr", TrainConfig.lr)
 
 
 def arm_train_section(train: dict[str, Any], arm: Arm, overrides: dict[str, Any], lr: Any) -> dict[str, Any]:

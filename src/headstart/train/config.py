@@ -8,7 +8,7 @@ from typing import Any
 
 from headstart.errors import UsageError
 from headstart.model.hub import PUSH_HELP
-from headstart.settings import Config, check_names, make, read_mapping, setting
+from headstart.settings import DEVICE_HELP, Config, make, parse_fields, read_mapping, setting
 from headstart.train.fused_kd import KD_KERNELS, check_liger_available, check_liger_loss
 from headstart.train.losses import parse_kd_loss
 from headstart.train.schedule import SCHEDULES
@@ -67,6 +67,7 @@ class TrainConfig(Config):
     keep_checkpoints: int = setting(2, "how many of the newest checkpoints to keep")
     # execution
     seed: int = setting(0, "seed of the data order and of --random-init")
+    device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("auto", "auto is bf16 autocast on GPU, fp32 on CPU", PRECISIONS)
     compile: bool = setting(False, "torch.compile each transformer block")
     parallel: str = setting("ddp", "with several ranks (torchrun): ddp, or fsdp (FSDP2; the teacher is sharded too)",
@@ -120,9 +121,7 @@ class TrainConfig(Config):
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """The fields of a YAML or JSON recipe; an unknown key is a UsageError naming the closest field."""
-    raw = read_mapping(path, "a YAML or JSON file of TrainConfig fields")
-    check_names(TrainConfig, raw, f"recipe {path}")
-    return raw
+    return parse_fields(TrainConfig, read_mapping(path, "a YAML or JSON file of TrainConfig fields"), f"recipe {path}")
 
 
 def make_config(recipe: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:

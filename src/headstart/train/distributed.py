@@ -47,11 +47,15 @@ class Ranks:
         return self.world_size > 1
 
 
-def init_ranks() -> Ranks:
-    """Join torchrun's process group (nccl on GPUs, gloo on CPU); a plain process is rank 0 of 1."""
+def init_ranks(device_name: str = "auto") -> Ranks:
+    """Join torchrun's process group (nccl on GPUs, gloo on CPU); a plain process is rank 0 of 1. The device is
+    runtime.pick_device's (`auto`: the GPU if there is one), `cuda` each rank's own."""
+    from headstart.runtime import pick_device
+
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = pick_device(device_name)
+    device = torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
     if device.type == "cuda":
         torch.cuda.set_device(device)
     owns_group = world_size > 1 and not dist.is_initialized()

@@ -232,7 +232,7 @@ def _checkpoint_to_resume(out: Path, resume: bool, identity: dict[str, Any]) -> 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Run `cfg` to its token budget (continuing from OUT's last checkpoint with `resume`); returns the summary."""
-    ranks = init_ranks()
+    ranks = init_ranks(cfg.device)
     try:
         return _train(cfg, resume, ranks)
     finally:

@@ -1,0 +1,106 @@
+"""The CLI made from the configs: the same flags wherever a model runs, any recipe key as a dotted flag under
+`headstart run` (the baselines too), `assets` from its config, and a rerun that keeps a step recorded before a
+field was added."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from headstart.cli.main import build_parser, main, recipe_overrides
+from headstart.errors import UsageError
+from headstart.pipeline import _decide, _record_file, load_pipeline, plan
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@pytest.mark.parametrize("command", ["importance", "search", "eval", "train"])
+def test_every_command_that_runs_a_model_takes_device_and_precision(command):
+    options = {o for a in build_parser([command]).commands[0]._actions for o in a.option_strings}
+    assert {"--device", "--precision"} <= options
+    args = build_parser([command]).parse_args([command, "--device", "cpu", "--precision", "fp32"])
+    assert (args.device, args.precision) == ("cpu", "fp32")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_train_on_a_cuda_device_without_one_is_one_line(tmp_path, capsys):
+    from train_support import make_world
+
+    world = make_world(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--student", str(world["student"]), "--data", str(world["data"]), "--tokens", "64",
+                 "--seq-len", "16", "--out", str(tmp_path / "run"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no GPU is visible" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_dotted_words_are_recipe_keys():
+    assert recipe_overrides(["--out=runs/x", "--train.lr", "1e-3", "--prepare.input", "a", "b", "--train.compile",
+                             "--train.no-eval-log-spaced", "--variants.kd-half.kd-until", "0.5"]) == {
+        "out": "runs/x", "train.lr": "1e-3", "prepare.input": ["a", "b"], "train.compile": True,
+        "train.eval_log_spaced": False, "variants.kd-half.kd_until": "0.5"}
+    with pytest.raises(UsageError, match="unrecognized arguments: stray"):
+        recipe_overrides(["stray", "--out", "x"])
+
+
+def test_a_dotted_flag_reaches_the_baselines_and_the_resolved_recipe_plans_it(capsys):
+    demo = str(RECIPES / "demo.yaml")
+    assert main(["run", "--config", demo, "--baselines.random.lr", "0.004", "--baselines.random.eval-every", "5",
+                 "--baselines.random_kd.lr", "0.003", "--print-config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["baselines"]["random"] == {"eval_every": 5, "lr": [0.004]}
+    assert resolved["baselines"]["random_kd"] == {"lr": [0.003]}
+    assert resolved["baselines"]["subnet_ce"] == {"lr": [0.002]}  # the recipe's, untouched
+    steps = {s.name: s.config for s in plan(load_pipeline(resolved))}
+    assert (steps["random:train"].lr, steps["random:train"].eval_every, steps["random:train"].random_init) == (
+        0.004, 5, True)
+    assert steps["random_kd:train"].kd == "forward_kl"
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--baselines.random.lrr", "1e-3"], "'lrr' is not a setting of TrainConfig — did you mean lr?"),
+    (["--baselines.randm.lr", "1e-3"], "baseline 'randm' is unknown — did you mean random?"),
+    (["--baselines.random.lr", "fast"], "lr='fast' is not a valid float"),
+    (["--baselines.random.kd", "js"], "baselines.random.kd is set by the pipeline or the arm itself"),
+    (["--train.lrr", "1e-3"], "'lrr' is not a setting of TrainConfig — did you mean lr?"),
+    (["--shuffle", "1"], "unknown keys shuffle"),
+    (["stray"], "out is not one folder or name"),
+])  # fmt: skip
+def test_a_bad_dotted_flag_is_one_line(flags, expected, tmp_path, capsys):
+    assert main(["run", "--config", str(RECIPES / "demo.yaml"), "--out", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_assets_flags_come_from_its_config(capsys):
+    assert main(["assets", "--only", "corpus", "tokenizers", "--extras", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == {"only": ["corpus", "tokenizers"], "extras": True,
+                                                       "cache": None}
+    assert main(["assets", "--only", "corpuss"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "assets only 'corpuss' is unknown — did you mean corpus?" in err, err
+
+
+def test_a_step_recorded_before_a_field_was_added_is_kept(tmp_path):
+    recipe = load_pipeline(RECIPES / "demo.yaml", {"out": str(tmp_path), "data": str(tmp_path / "d"),
+                                                   "prepare": None})
+    steps = plan(recipe)
+    for step in steps:
+        config = dataclasses.asdict(step.config)
+        if step.command == "train":
+            del config["device"]  # a record written before train had --device
+        record = _record_file(recipe, step)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"config": config, "result": {}}))
+        Path(step.config.out if hasattr(step.config, "out") else tmp_path).mkdir(parents=True, exist_ok=True)
+    decisions = _decide(recipe, steps)
+    assert {why for _, why in decisions.values()} == {"unchanged since it finished; kept"}
+    changed = dataclasses.replace(steps[2], config=dataclasses.replace(steps[2].config, device="cpu"))
+    assert _decide(recipe, [changed])["train"][1].startswith("rerunning: changed device 'auto' -> 'cpu';")
