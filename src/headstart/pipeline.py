@@ -311,7 +311,8 @@ def _record_file(recipe: PipelineConfig, step: Step) -> Path:
 def _changes(recorded: dict[str, Any], config: Any) -> list[str]:
     """The settings of `config` that differ from a step's record. A field the record lacks (one added to
     headstart after the run) counts as unchanged while it keeps its default: upgrading reruns nothing."""
-    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                for f in dataclasses.fields(config)}
     return [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in dataclasses.asdict(config).items()
             if recorded.get(k, defaults.get(k, dataclasses.MISSING)) != v]
 
