@@ -313,8 +313,8 @@ def _changes(recorded: dict[str, Any], config: Any) -> list[str]:
     headstart after the run) counts as unchanged while it keeps its default: upgrading reruns nothing."""
     defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
                 for f in dataclasses.fields(config)}
-    return [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in dataclasses.asdict(config).items()
-            if recorded.get(k, defaults.get(k, dataclasses.MISSING)) != v]
+    was = {**defaults, **recorded}
+    return [f"{k} {was.get(k)!r} -> {v!r}" for k, v in dataclasses.asdict(config).items() if was.get(k) != v]
 
 
 def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[str, Any] | None, str]]:
