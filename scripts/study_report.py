@@ -187,8 +187,8 @@ def main() -> None:
     header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
               "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "
-              "forward. Ratios are the from-scratch arm's tokens (FLOPs) over the arm's to first reach the "
-              "from-scratch arm's final perplexity.\n")
+              "forward. Ratios are the tokens (FLOPs) the from-scratch arm needed to first reach its own final "
+              "perplexity over those the arm needed to first reach it.\n")
     write_text_atomic(out / "report.md", header + "\n" + "\n".join(parts))
     write_json_atomic(out / "study.json", raw)
     print(f"wrote {out / 'report.md'}")

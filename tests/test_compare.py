@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from headstart.compare import ARMS, CurvePoint, first_crossing, parse_arms
 from headstart.compare.arms import arm_train_section
 from headstart.compare.crossing import last_doubling, perplexity_at
-from headstart.compare.report import comparison_table, sweep_lines
+from headstart.compare.report import ArmRuns, compare, comparison_table, sweep_lines
 from headstart.errors import UsageError
 from headstart.train.loop import validation_steps
 
@@ -97,3 +100,22 @@ def test_a_bad_baselines_section_is_refused_with_what_to_do(baselines, train, ex
 def test_a_variant_may_not_take_a_baselines_name():
     with pytest.raises(UsageError, match="variant name 'random' is taken"):
         parse_arms(None, {"random": {}}, {"kd": "forward_kl"}, "recipe r")
+
+
+def test_the_race_ends_where_the_reference_first_reached_its_final_perplexity(tmp_path):
+    """A from-scratch curve that dips below its final perplexity got there first at the dip: its own row is
+    1.00x, and every ratio is against that point, not its last."""
+    def arm(name: str, points: list[tuple[int, float]]) -> ArmRuns:
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [{"step": i, "val_ppl": p, "tokens": t, "student_flops": 2.0 * t, "teacher_flops": 0.0}
+                for i, (t, p) in enumerate(points)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return ArmRuns(name, name, 1, {"0.002": Path(folder)})
+
+    result = compare([arm("random", [(0, 400.0), (800, 57.0), (1000, 60.0)]),
+                      arm("student", [(0, 100.0), (400, 60.0)])], "random")
+    assert result["target_perplexity"] == 60.0
+    assert result["arms"]["random"]["to_reference"]["tokens_ratio"] == pytest.approx(1.0)
+    reached = result["arms"]["random"]["to_reference"]["tokens"]
+    assert reached < 800 and result["arms"]["student"]["to_reference"]["tokens_ratio"] == pytest.approx(reached / 400)

@@ -41,7 +41,9 @@ def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
         kept[arm.name] = (arm, best, curves)
     ref = kept.get(reference)
     target = _final(ref[2][ref[1]]) if ref else None
-    ref_end = ref[2][ref[1]][-1] if ref and ref[2][ref[1]] else None
+    # the race's finish line is where the reference first reached its final perplexity (a curve that dips
+    # below it and ends above it got there before its last point): its own row is then 1.00x
+    ref_end = first_crossing(ref[2][ref[1]], target) if ref and ref[2][ref[1]] else None
     result: dict[str, Any] = {"reference": reference if ref else None, "target_perplexity": target, "arms": {}}
     for name, (arm, best, curves) in kept.items():
         curve = curves[best]
