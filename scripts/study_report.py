@@ -131,6 +131,15 @@ def headline_summary(comparisons: dict[str, dict[str, Any] | None]) -> str:
     return "\n".join(["### Summary", "", *lines, "", *notes, ""])
 
 
+def _schedule(result: dict[str, Any]) -> str:
+    """The run's token schedule: the longest arm's tokens (an arm stopped at the race's target ran fewer)."""
+    rows = (result.get("comparison") or {}).get("arms", {}).values()
+    longest = max([row["tokens"] for row in rows] or [result["student"]["tokens"]])
+    stopped = any(row.get("stopped") for row in rows)
+    return f"every arm on one {longest:,}-token schedule" + (
+        ", those marked stopped ending once they reached the from-scratch arm's final perplexity" if stopped else "")
+
+
 def section(runs: Path, out: Path, title: str, names: list[str], question: str) -> tuple[str, dict[str, Any]]:
     results = {name: _load(runs, name) for name in names}
     missing = [n for n, r in results.items() if r is None]
@@ -154,8 +163,8 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
             comparison = _recompare(runs, result)
             raw[name] = comparison
             text.append(f"### {name}\n\nTeacher perplexity {result['teacher']['perplexity']:.2f} on "
-                        f"{result['tokens_scored']:,} held-out tokens; {result['student']['tokens']:,} training "
-                        f"tokens per arm; trained on {result['steps']['train'].get('hardware', 'unknown hardware')}.\n")
+                        f"{result['tokens_scored']:,} held-out tokens; {_schedule(result)}; trained on "
+                        f"{result['steps']['train'].get('hardware', 'unknown hardware')}.\n")
             if comparison:
                 figures = out / name
                 figures.mkdir(parents=True, exist_ok=True)
