@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from headstart.compare.report import ArmRuns, compare, comparison_table, plot_co
 from headstart.train.metrics import read_metrics
 
 SECTIONS = {  # title -> (runs, what it answers)
-    "Headline": (["headline-25", "headline-25-seed1", "headline-50", "headline-50-seed1"],
+    "Headline": (["headline-25", "headline-25-seed1", "headline-50", "headline-50-seed1", "headline-25-20m"],
                  "tokens and FLOPs a searched, distilled student saves against a tuned from-scratch model"),
     "Search-space granularity": ([f"granularity-{s}" for s in ("coarse-uniform", "coarse-layerwise", "fine-uniform",
                                                                  "fine-layerwise", "layers")],
@@ -111,7 +112,8 @@ def headline_summary(comparisons: dict[str, dict[str, Any] | None]) -> str:
     lines = ["| budget | arm | fewer tokens | fewer FLOPs |", "|---|---|---|---|"]
     notes = []
     for budget in ("25", "50"):
-        runs = {n: c for n, c in comparisons.items() if c and n.startswith(f"headline-{budget}")}
+        runs = {n: c for n, c in comparisons.items()  # the seeds of one budget (not headline-25-20m's baseline)
+                if c and re.fullmatch(f"headline-{budget}(-seed\\d+)?", n)}
         for arm, label in HEADLINE_ARMS.items():
             races = [c["arms"][arm]["to_reference"] for c in runs.values() if arm in c["arms"]]
             tokens = [r["tokens_ratio"] for r in races if r["tokens_ratio"] is not None]

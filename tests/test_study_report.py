@@ -35,6 +35,7 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     runs, out = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
     fake_run(runs, "headline-25-seed1", {"random": [1000.0, 300.0, 100.0], "student": [150.0, 90.0, 70.0]}, True)
+    fake_run(runs, "headline-25-20m", {"random": [1000.0, 300.0, 90.0], "student": [150.0, 90.0, 70.0]}, True)
     fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0],
                                  "cached": [200.0, 100.0, 70.0]}, False)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
