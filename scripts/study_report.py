@@ -180,6 +180,17 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
     return "\n".join(text), raw
 
 
+FIDELITY = (("fidelity.md", "rank-correlation-25"), ("halving.md", "halving-25"))  # what each step of run.sh writes
+
+
+def _written(path: Path, step: str) -> str:
+    """A markdown file a study step wrote, less its title, or the line saying how to run the step."""
+    if not path.is_file():
+        return f"Not yet run: {step} (`bash recipes/study/run.sh {step}`).\n"
+    title, body = path.read_text().split("\n", 1)
+    return f"### {title.lstrip('# ')}\n{body}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", default="runs/study", help="where recipes/study/run.sh wrote the runs")
@@ -191,10 +202,8 @@ def main() -> None:
     for title, (names, question) in SECTIONS.items():
         text, raw[title] = section(runs, out, title, names, question)
         parts.append(text)
-    fidelity = runs / "rank-correlation-25" / "fidelity.md"
-    parts.append("## Does untrained perplexity predict trained quality?\n\n" + (
-        fidelity.read_text().split("\n", 1)[1] if fidelity.is_file() else
-        "Not yet run: rank-correlation-25 (`bash recipes/study/run.sh rank-correlation-25`).\n"))
+    parts.append("## Does untrained perplexity predict trained quality?\n\n" + "\n".join(
+        _written(runs / "rank-correlation-25" / name, step) for name, step in FIDELITY))
     header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
               "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "

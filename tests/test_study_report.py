@@ -38,6 +38,8 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     fake_run(runs, "headline-25-20m", {"random": [1000.0, 300.0, 90.0], "student": [150.0, 90.0, 70.0]}, True)
     fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0],
                                  "cached": [200.0, 100.0, 70.0]}, False)
+    (runs / "rank-correlation-25").mkdir()
+    (runs / "rank-correlation-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -57,5 +59,8 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     assert "| 25% | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in report
     assert "- headline-25: from scratch 100.00 after 2,000 tokens at lr 0.002; its last doubling of tokens " \
            "lowered perplexity by 75.0%." in report
+    # the fidelity steps: one not run yet, one written by rank_correlation.py --halving
+    assert "Not yet run: rank-correlation-25 (`bash recipes/study/run.sh rank-correlation-25`)." in report
+    assert "### Successive halving\n\n- Winner: 003." in report
     assert (out / "kd-losses" / "comparison_tokens.png").is_file()
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0
