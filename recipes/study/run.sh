@@ -13,9 +13,10 @@ if [ ! -f "$data/manifest.json" ]; then  # the demo's data: the teacher's tokeni
     --val-docs persuasion.txt hamlet.txt tempest.txt twelfth_night.txt 'cr*.txt' --out "$data"
 fi
 # headline-25 and its second seed first (the analyses, all at 25%, race to its from-scratch arm), then the
-# analyses (kd-losses before kd-per-flop: it fills the logit cache kd-per-flop reads), headline-25 against a
-# 20M-token baseline, then headline-50, the longest (its KD arms run at a third of the CE arms' speed on a CPU)
-all="headline-25 headline-25-seed1 kd-losses kd-per-flop rank-correlation-25 halving-25 granularity-coarse-uniform
+# analyses (the fidelity ones first: the search's defaults hang on them; kd-losses before kd-per-flop: it fills
+# the logit cache kd-per-flop reads), headline-25 against a 20M-token baseline, then headline-50, the longest
+# (its KD arms run at a third of the CE arms' speed on a CPU)
+all="headline-25 headline-25-seed1 rank-correlation-25 halving-25 kd-losses kd-per-flop granularity-coarse-uniform
 granularity-coarse-layerwise granularity-fine-uniform granularity-fine-layerwise granularity-layers
 objective-importance objective-magnitude headline-25-20m headline-50 headline-50-seed1"
 for recipe in ${*:-$all}; do
