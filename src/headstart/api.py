@@ -493,3 +493,10 @@ def run(config: Any = None, **overrides: Any) -> dict[str, Any]:
 
     recipe = config if isinstance(config, PipelineConfig) else load_pipeline(config, overrides)
     return run_pipeline(recipe)
+
+
+# each command: its config and the function that runs it (the CLI's flags and the pipeline's sections)
+COMMANDS = {"assets": (AssetsConfig, assets), "prepare": (PrepareConfig, prepare), "init": (InitConfig, init),
+            "eval": (EvalConfig, evaluate), "extract": (ExtractConfig, extract),
+            "importance": (ImportanceConfig, importance), "space": (SpaceConfig, space),
+            "search": (SearchConfig, search), "train": (TrainConfig, train), "run": (None, run)}

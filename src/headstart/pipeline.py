@@ -65,13 +65,10 @@ from headstart.settings import closest, make, parse_fields, read_mapping
 from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks, close_ranks, init_ranks, wait_for_main, waiting_group
 
-SECTIONS = {"prepare": PrepareConfig, "importance": ImportanceConfig, "search": SearchConfig,
-            "extract": ExtractConfig, "train": TrainConfig, "eval": EvalConfig}
-STEPS = tuple(SECTIONS)
+STEPS = ("prepare", "importance", "search", "extract", "train", "eval")
+SECTIONS = {step: api.COMMANDS[step][0] for step in STEPS}  # each step's config
 DISTRIBUTED_STEPS = ("search", "train")
 RESUMING = ("search", "train")  # steps that resume their folder (and refuse one of other settings)
-FUNCTIONS = {"prepare": "prepare", "importance": "importance", "search": "search", "extract": "extract",
-             "train": "train", "eval": "evaluate"}  # the headstart.api function of each command
 # the fields of each step that the pipeline sets, joining it to the steps before it
 JOINING = {
     "prepare": ("out",),
@@ -403,7 +400,7 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
             if kept is None:
                 ran.append(step.name)
                 if step.command in DISTRIBUTED_STEPS or ranks.is_main:
-                    function = getattr(api, FUNCTIONS[step.command])
+                    function = api.COMMANDS[step.command][1]
                     cfg = _resolved(ranks, step)
                     result = function(cfg, resume=True) if step.command == "train" else function(cfg)
                     _say(ranks, result.describe())

