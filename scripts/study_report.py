@@ -28,10 +28,13 @@ SECTIONS = {  # title -> (runs, what it answers)
                                  "which space to search, at equal evaluations"),
     "Search objective": (["granularity-fine-layerwise", "objective-importance", "objective-magnitude"],
                          "untrained perplexity against the importance and magnitude proxies"),
+    "Multi-fidelity selection": (["headline-25", "select-25"], "whether the student chosen by short trainings "
+                                 "(`headstart select`, successive halving) trains faster than the search's best"),
     "KD losses": (["kd-losses"], "which divergence to distil with"),
     "When does KD pay per FLOP": (["kd-per-flop"], "KD for part of training, and the KD weight"),
 }
-CROSS_RUN = ("Search-space granularity", "Search objective")  # one table over runs, one row per run's student
+# one table over runs, one row per run's student
+CROSS_RUN = ("Search-space granularity", "Search objective", "Multi-fidelity selection")
 
 
 def _load(runs: Path, name: str) -> dict[str, Any] | None:
@@ -180,11 +183,12 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
     return "\n".join(text), raw
 
 
-FIDELITY = (("fidelity.md", "rank-correlation-25"), ("halving.md", "halving-25"))  # what each step of run.sh writes
+FIDELITY = ("rank-correlation-25/fidelity.md", "halving-25/halving.md")  # what those steps of run.sh write
 
 
-def _written(path: Path, step: str) -> str:
-    """A markdown file a study step wrote, less its title, or the line saying how to run the step."""
+def _written(path: Path) -> str:
+    """A markdown file a study step (its folder's name) wrote, less its title, or the line saying how to run it."""
+    step = path.parent.name
     if not path.is_file():
         return f"Not yet run: {step} (`bash recipes/study/run.sh {step}`).\n"
     title, body = path.read_text().split("\n", 1)
@@ -203,7 +207,7 @@ def main() -> None:
         text, raw[title] = section(runs, out, title, names, question)
         parts.append(text)
     parts.append("## Does untrained perplexity predict trained quality?\n\n" + "\n".join(
-        _written(runs / "rank-correlation-25" / name, step) for name, step in FIDELITY))
+        _written(runs / path) for path in FIDELITY))
     header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
               "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "

@@ -143,7 +143,7 @@ def test_bad_input_is_one_line_and_exit_2(world, tmp_path, capsys):
     assert script_main(["--search", str(world["search"]), *common, "--tokens", "0"]) == 2
     assert "--tokens must be at least 1" in capsys.readouterr().err
     for flags, says in ((["--candidates", "0"], "--candidates 0"), (["--pool", "0"], "--pool 0"),
-                        (["--halving", "--eta", "1"], "--eta 1"), (["--kd", "nope"], "nope")):
+                        (["--kd", "nope"], "nope")):
         assert script_main(["--search", str(world["search"]), *common, *flags]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and says in err, err

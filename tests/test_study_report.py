@@ -38,8 +38,8 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     fake_run(runs, "headline-25-20m", {"random": [1000.0, 300.0, 90.0], "student": [150.0, 90.0, 70.0]}, True)
     fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0],
                                  "cached": [200.0, 100.0, 70.0]}, False)
-    (runs / "rank-correlation-25").mkdir()
-    (runs / "rank-correlation-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
+    (runs / "halving-25").mkdir()
+    (runs / "halving-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

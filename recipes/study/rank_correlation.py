@@ -3,9 +3,9 @@
     .venv/bin/python recipes/study/rank_correlation.py --search runs/study/lr-sweep-25/search \
         --teacher scale-teacher --data runs/study/data --out runs/study/rank-correlation-25
 
-writes OUT/fidelity.json, fidelity.md and fidelity.png (see headstart.compare.fidelity); with --halving,
-a successive-halving selection over the best --candidates instead (OUT/halving.json, halving.md).
-Run again, it skips every candidate already trained and resumes the one cut off.
+writes OUT/fidelity.json, fidelity.md and fidelity.png (see headstart.compare.fidelity). Run again, it
+skips every candidate already trained and resumes the one cut off. The multi-fidelity answer to a weak
+correlation is a command of its own, `headstart select` (successive halving), see recipes/study/run.sh.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import shlex
 import sys
 
-from headstart.compare.fidelity import Trial, rank_correlation, successive_halving
+from headstart.compare.fidelity import Trial, rank_correlation
 from headstart.errors import UsageError, write_failure
 
 SETTINGS = ("seq_len", "batch_size", "micro_batch_size", "lr", "eval_every", "eval_tokens", "checkpoint_every",
@@ -29,13 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
     parser.add_argument("--candidates", type=int, default=16, help="candidates to train (default 16)")
     parser.add_argument("--pool", type=int, help="choose among the search's best POOL candidates (default: all)")
-    parser.add_argument("--tokens", default="200K", help="training tokens per candidate (default 200K); with "
-                        "--halving, of the first rung")
+    parser.add_argument("--tokens", default="200K", help="training tokens per candidate (default 200K)")
     parser.add_argument("--kd", default="forward_kl", help="KD loss (default forward_kl)")
-    parser.add_argument("--halving", action="store_true", help="successive halving over the best --candidates by "
-                        "untrained perplexity, then the search's best at equal compute")
-    parser.add_argument("--eta", type=int, default=2, help="with --halving: keep 1/ETA per rung, ETA times the "
-                        "tokens (default 2)")
     for name in SETTINGS:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar=name.split("_")[-1].upper(),
                             help="training setting (default: headstart train's)")
@@ -57,17 +52,10 @@ def main(argv: list[str] | None = None) -> int:
               "candidates": args.candidates, "tokens": args.tokens, "kd": args.kd, "settings": settings,
               "report": print_trial, "command": shlex.join(["python", "recipes/study/rank_correlation.py", *argv])}
     try:
-        if args.halving:
-            result = successive_halving(eta=args.eta, **common)
-            w, e = result["winner"], result["equal_compute"]
-            print(f"winner {w['candidate']}: trained {w['trained_perplexity']:.2f} after {w['tokens']:,} tokens, "
-                  f"{result['compute']['tokens']:,} tokens spent in all; the search's best at equal compute: "
-                  f"{e['trained_perplexity']:.2f} -> {args.out}/halving.md")
-        else:
-            result = rank_correlation(pool=args.pool, **common)
-            print(f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f} over "
-                  f"{len(result['candidates'])} candidates; search's best {result['search_best']}, trained best "
-                  f"{result['trained_best']} -> {result['markdown']}")
+        result = rank_correlation(pool=args.pool, **common)
+        print(f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f} over "
+              f"{len(result['candidates'])} candidates; search's best {result['search_best']}, trained best "
+              f"{result['trained_best']} -> {result['markdown']}")
     except (UsageError, OSError) as err:  # as `headstart`'s commands: bad input and a full disk are one line
         usage = err if isinstance(err, UsageError) else write_failure(err)
         if usage is None:

@@ -16,7 +16,7 @@ fi
 # analyses (the fidelity ones first: the search's defaults hang on them; kd-losses before kd-per-flop: it fills
 # the logit cache kd-per-flop reads), headline-25 against a 20M-token baseline, then headline-50, the longest
 # (its KD arms run at a third of the CE arms' speed on a CPU)
-all="headline-25 headline-25-seed1 rank-correlation-25 halving-25 kd-losses kd-per-flop granularity-coarse-uniform
+all="headline-25 headline-25-seed1 rank-correlation-25 halving-25 select-25 kd-losses kd-per-flop granularity-coarse-uniform
 granularity-coarse-layerwise granularity-fine-uniform granularity-fine-layerwise granularity-layers
 objective-importance objective-magnitude headline-25-20m headline-50 headline-50-seed1"
 for recipe in ${*:-$all}; do
@@ -27,10 +27,9 @@ for recipe in ${*:-$all}; do
         --seq-len 256 --batch-size 32 --micro-batch-size 32 --lr 0.002 --eval-every 20 --eval-tokens 65536 \
         --checkpoint-every 10 ;;
     halving-25)  # multi-fidelity: the search's 8 best, successive halving from 100K tokens, against its best
-      "$py" recipes/study/rank_correlation.py --halving --search runs/study/headline-25/search \
-        --teacher scale-teacher --data runs/study/data --out runs/study/rank-correlation-25 --candidates 8 \
-        --tokens 100K --eta 2 --kd forward_kl --seq-len 256 --batch-size 32 --micro-batch-size 32 --lr 0.002 \
-        --eval-every 20 --eval-tokens 65536 --checkpoint-every 10 ;;
+      "$hs" select --search runs/study/headline-25/search --teacher scale-teacher --data runs/study/data \
+        --out runs/study/halving-25 --candidates 8 --tokens 100K --eta 2 --kd forward_kl --equal-compute \
+        --seq-len 256 --batch-size 32 --micro-batch-size 32 --lr 0.002 --eval-tokens 65536 ;;
     *) "$hs" run --config "recipes/study/$recipe.yaml" ;;
   esac
 done

@@ -9,7 +9,7 @@ import importlib
 
 __version__ = "0.1.0"
 _CONFIGS = ("AssetsConfig", "EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig",
-            "SearchConfig", "SpaceConfig", "TrainConfig")
+            "SearchConfig", "SelectConfig", "SpaceConfig", "TrainConfig")
 __all__ = [*_CONFIGS, "__version__"]
 
 

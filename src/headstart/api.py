@@ -24,6 +24,7 @@ from headstart.configs import (
     InitConfig,
     PrepareConfig,
     SearchConfig,
+    SelectConfig,
     SpaceConfig,
 )
 from headstart.errors import UsageError
@@ -31,8 +32,8 @@ from headstart.settings import config_or_fields
 from headstart.train.config import TrainConfig
 
 __all__ = ["AssetsConfig", "EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig",
-           "SearchConfig", "SpaceConfig", "TrainConfig", "assets", "evaluate", "extract", "importance", "init",
-           "prepare", "run", "search", "space", "train"]
+           "SearchConfig", "SelectConfig", "SpaceConfig", "TrainConfig", "assets", "evaluate", "extract", "importance",
+           "init", "prepare", "run", "search", "select", "space", "train"]
 
 
 def _save_config(cfg: Any, command: str) -> None:
@@ -233,6 +234,50 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
         close_ranks(ranks)
     return SearchResult(str(cfg.out), summary["evaluations"], summary["replayed"], summary["best"],
                         len(summary["pareto"]))
+
+
+@dataclass
+class SelectResult(Result):
+    out: str
+    winner: dict[str, Any]  # candidate, params, untrained and trained perplexity, tokens, run
+    compute: dict[str, Any]  # tokens and FLOPs the selection spent, over every rung
+    search_best_wins: bool  # the search's own best won
+    equal_compute: dict[str, Any] | None  # with equal_compute: the search's best trained on all of those tokens
+
+    @property
+    def best_json(self) -> str:
+        return str(Path(self.out) / "best.json")
+
+    def describe(self) -> str:
+        w, e = self.winner, self.equal_compute
+        own = " (the search's best)" if self.search_best_wins else ""
+        against = "" if e is None else (f"; the search's best trained on as many tokens: {e['trained_perplexity']:.2f}"
+                                        f", the winner {'better' if e['winner_is_better'] else 'not better'}")
+        return (f"selected candidate {w['candidate']}{own} ({w['params'] / 1e6:.2f}M, untrained "
+                f"{w['untrained_perplexity']:.2f}): {w['trained_perplexity']:.2f} after {w['tokens']:,} tokens, "
+                f"{self.compute['tokens']:,} tokens spent in all{against} -> {self.best_json}")
+
+
+def select(config: SelectConfig | None = None, **fields: Any) -> SelectResult:
+    """Choose the student among a finished search's best candidates by what they become with training, not by
+    their untrained perplexity: successive halving of short (KD) trainings (headstart.compare.fidelity).
+    Writes OUT/candidates/NNN/ (each candidate's sub-network and runs), best.json (the winner, which `extract
+    --spec` reads), halving.json and halving.md. A rerun trains only what is not finished."""
+    from headstart.compare.fidelity import Trial, successive_halving
+
+    cfg = config_or_fields(SelectConfig, config, fields)
+    cfg.check()
+
+    def report(trial: Trial) -> None:
+        c = trial.candidate
+        print(f"candidate {c.name}: untrained {c.perplexity:.2f}, trained {trial.perplexity:.2f} after "
+              f"{trial.tokens:,} tokens{' (trained before)' if trial.skipped else ''}", flush=True)
+
+    result = successive_halving(cfg.search, cfg.teacher, cfg.data, cfg.out, cfg.candidates, cfg.tokens, cfg.eta,
+                                cfg.kd, cfg.training(), report, equal_compute=cfg.equal_compute)
+    _save_config(cfg, "select")
+    return SelectResult(str(cfg.out), result["winner"], result["compute"], result["search_best_wins"],
+                        result["equal_compute"])
 
 
 def _push(folder: str | Path, repo: str | None) -> str | None:
@@ -499,4 +544,5 @@ def run(config: Any = None, **overrides: Any) -> dict[str, Any]:
 COMMANDS = {"assets": (AssetsConfig, assets), "prepare": (PrepareConfig, prepare), "init": (InitConfig, init),
             "eval": (EvalConfig, evaluate), "extract": (ExtractConfig, extract),
             "importance": (ImportanceConfig, importance), "space": (SpaceConfig, space),
-            "search": (SearchConfig, search), "train": (TrainConfig, train), "run": (None, run)}
+            "search": (SearchConfig, search), "select": (SelectConfig, select), "train": (TrainConfig, train),
+            "run": (None, run)}

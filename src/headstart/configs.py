@@ -11,6 +11,7 @@ import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from headstart.assets.catalog import GROUPS
 from headstart.errors import UsageError
@@ -20,6 +21,7 @@ from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
 from headstart.settings import DEVICE_HELP, Config, flag, setting
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES
+from headstart.train.config import TrainConfig
 
 SPLITS = ("train", "validation")
 PRECISIONS = ("fp32", "bf16")  # of scoring: fp32 unless asked
@@ -167,6 +169,62 @@ class SearchConfig(Config):
 
     def strategy_settings(self) -> StrategySettings:
         return StrategySettings(**{name: getattr(self, name) for name in StrategySettings.__dataclass_fields__})
+
+
+def _like_train(name: str, help: str | None = None) -> Any:
+    """A SelectConfig field that is also a TrainConfig one: its default and help, as `headstart train` has them."""
+    field = TrainConfig.__dataclass_fields__[name]
+    return setting(field.default, help or field.metadata["help"], field.metadata["choices"])
+
+
+@dataclass
+class SelectConfig(Config):
+    search: str = setting("", "a finished `headstart search` folder, its candidates ranked by untrained perplexity")
+    teacher: str = setting("", "the search's teacher (folder or short name)")
+    data: str = setting("", "prepared data to train and validate the candidates on")
+    out: str = setting("", "selection folder: candidates/, best.json (the winner: extract --spec reads it), "
+                       "halving.json, halving.md; an existing one is resumed")
+    candidates: int = setting(8, "how many of the search's best, by untrained perplexity, enter the first rung")
+    tokens: int = setting(100_000, "training tokens of each candidate in the first rung")
+    eta: int = setting(2, "each rung keeps the best 1/eta by trained perplexity and trains them eta times longer")
+    kd: str | None = setting("forward_kl", "KD loss of the candidates' training (null in a recipe: cross-entropy)")
+    equal_compute: bool = setting(False, "also train the search's best for all the tokens the selection spent, and "
+                                  "say which is better: the evidence, at twice the cost")
+    lr: float = _like_train("lr")
+    seq_len: int = _like_train("seq_len")
+    batch_size: int = _like_train("batch_size")
+    micro_batch_size: int = _like_train("micro_batch_size")
+    eval_tokens: int = _like_train("eval_tokens", "validation tokens each candidate is ranked on")
+    seed: int = _like_train("seed", "seed of the candidates' data order")
+    device: str = _like_train("device")
+    precision: str = _like_train("precision")
+
+    required = ("search", "teacher", "data", "out")
+    positive = ("candidates", "tokens", "seq_len", "batch_size", "micro_batch_size", "eval_tokens")
+    TRAINING: ClassVar[tuple[str, ...]] = ("lr", "seq_len", "batch_size", "micro_batch_size", "eval_tokens", "seed",
+                                           "device", "precision")  # passed on to each candidate's TrainConfig
+
+    def validate(self) -> None:
+        super().validate()
+        if self.eta < 2:
+            raise UsageError(f"--eta {self.eta} must be at least 2", "keep the best half of each rung with --eta 2")
+        TrainConfig(**self.training(), student="s", data="d", out="o", tokens=self.tokens, kd=self.kd,
+                    teacher=self.teacher if self.kd else None).validate()
+
+    def check(self) -> None:
+        import os
+
+        from headstart.atomic import check_out_replaceable
+
+        super().check()
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise UsageError("select trains its candidates one process at a time, not under torchrun",
+                             "run it (or the pipeline with a select section) without torchrun")
+        check_out_replaceable(self.out, "selection folder (it has no candidates/)",
+                              lambda p: (p / "candidates").is_dir())
+
+    def training(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.TRAINING}
 
 
 SPEC_HELP = """sub-network spec (JSON), or a JSON file holding one under "spec". A count keeps the first n, a list

@@ -10,6 +10,9 @@ for this run. The pipeline fills in the fields that join the steps; a recipe tha
                                        the same tokenizer (or name a prepared folder with `data:`)
     importance  importance/            optional (only with its section); its scores seed the search
     search      search/                resumed from its journal
+    select      select/                optional (only with its section): the student chosen among the search's
+                                       best by short trainings like its own (successive halving), not by
+                                       untrained perplexity; resumed
     extract     student/               rewritten (cheap, deterministic)
     train       train/                 resumed from its last checkpoint
     eval        eval.json, report.md,  teacher and student on the same held-out windows as training's
@@ -58,27 +61,29 @@ from headstart.compare.arms import (
     sweep_folder,
 )
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
-from headstart.configs import EvalConfig, ExtractConfig, ImportanceConfig, PrepareConfig, SearchConfig
+from headstart.configs import EvalConfig, ExtractConfig, ImportanceConfig, PrepareConfig, SearchConfig, SelectConfig
 from headstart.errors import UsageError
 from headstart.search.journal import JOURNAL, read_header
 from headstart.settings import closest, make, parse_fields, read_mapping
 from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks, close_ranks, init_ranks, wait_for_main, waiting_group
 
-STEPS = ("prepare", "importance", "search", "extract", "train", "eval")
+STEPS = ("prepare", "importance", "search", "select", "extract", "train", "eval")
 SECTIONS = {step: api.COMMANDS[step][0] for step in STEPS}  # each step's config
 DISTRIBUTED_STEPS = ("search", "train")
-RESUMING = ("search", "train")  # steps that resume their folder (and refuse one of other settings)
+RESUMING = ("search", "select", "train")  # steps that resume their folder (and refuse one of other settings)
 # the fields of each step that the pipeline sets, joining it to the steps before it
 JOINING = {
     "prepare": ("out",),
     "importance": ("teacher", "data", "out"),
     "search": ("teacher", "data", "out", "importance"),
+    "select": ("search", "teacher", "data", "out", "kd", *SelectConfig.TRAINING),  # its candidates train like train
     "extract": ("teacher", "spec", "out"),
     "train": ("student", "data", "out", "teacher"),
     "eval": ("model", "data", "tokens", "seq_len"),  # the windows of training's validation
 }
-INPUTS = ("teacher", "data", "importance", "spec", "student", "model")  # joining fields that name what a step reads
+# joining fields that name what a step reads
+INPUTS = ("teacher", "data", "importance", "search", "spec", "student", "model")
 TOP = ("out", "teacher", "data", "baselines", "variants", "stop_at_reference")
 RECIPE_HELP = "a YAML or JSON file: out, teacher, and a section per step (see `headstart run --help`)"
 
@@ -93,6 +98,7 @@ class PipelineConfig:
     prepare: PrepareConfig | None = None
     importance: ImportanceConfig | None = None  # optional step
     search: SearchConfig = field(default_factory=SearchConfig)
+    select: SelectConfig | None = None  # optional step
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -167,7 +173,7 @@ def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[st
     if not isinstance(stop, bool) or (stop and not any(arm.name == REFERENCE for arm in arms)):
         raise UsageError(f"{where}: stop_at_reference needs true or false, and a `{REFERENCE}` baseline",
                          f"add `{REFERENCE}: {{}}` under baselines, or drop stop_at_reference")
-    optional = ("prepare", "importance")  # absent: None
+    optional = ("prepare", "importance", "select")  # absent: None
     configs = {step: SECTIONS[step](**sections[step]) if raw.get(step) or step not in optional else None
                for step in STEPS}
     return PipelineConfig(Path(raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
@@ -208,11 +214,17 @@ def plan(recipe: PipelineConfig) -> list[Step]:
                                                            data=data, out=str(out / "importance"))))
     seeded = importance_json if recipe.importance else None
 
-    def search_and_extract(where: Path, prefix: str, **changes: Any) -> None:
+    def search_and_extract(where: Path, prefix: str, select: SelectConfig | None = None, **changes: Any) -> None:
         joined = {"teacher": teacher, "data": data, "out": str(where / "search"), "importance": seeded}
         steps.append(Step(prefix + "search", "search", join(recipe.search, **joined | changes)))
+        chosen = where / "search"
+        if select is not None:  # trained like the student: its settings, KD loss and validation windows
+            like_train = {name: getattr(recipe.train, name) for name in ("kd", *SelectConfig.TRAINING)}
+            chosen = where / "select"
+            steps.append(Step(prefix + "select", "select", join(select, search=str(where / "search"), teacher=teacher,
+                                                                data=data, out=str(chosen), **like_train)))
         steps.append(Step(prefix + "extract", "extract", join(recipe.extract, teacher=teacher,
-                                                              spec=str(where / "search" / "best.json"),
+                                                              spec=str(chosen / "best.json"),
                                                               out=str(where / "student"))))
 
     def train(name: str, student: Path, run_dir: Path, section: dict[str, Any],
@@ -242,7 +254,7 @@ def plan(recipe: PipelineConfig) -> list[Step]:
             train(f"{arm.name}:train" + (f" lr={lr}" if len(lrs) > 1 else ""), student,
                   where / sweep_folder(lrs, lr), section, stop_at=stop_at)
 
-    search_and_extract(out, "")
+    search_and_extract(out, "", recipe.select)
     # racing: the from-scratch arm first, then every other run stops at its final perplexity
     reference = next((a for a in recipe.arms if a.name == REFERENCE), None) if recipe.stop_at_reference else None
     stop_at: tuple[Path, ...] = ()
@@ -449,15 +461,17 @@ def _arm_runs(recipe: PipelineConfig, summaries: dict[str, Any]) -> list[ArmRuns
 
 def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]:
     teacher_eval, student_eval = summaries["eval"]
-    best = summaries["search"]["best"]
+    chosen = summaries["select"]["winner"] if "select" in summaries else None  # else the search's best
+    untrained = chosen["untrained_perplexity"] if chosen else summaries["search"]["best"].get("perplexity")
     comparison = compare(_arm_runs(recipe, summaries), REFERENCE)
     student = comparison["arms"]["student"]
     result = {
         "out": str(recipe.out),
         "teacher": {"model": recipe.teacher, "params": summaries["extract"]["teacher_params"],
                     "perplexity": teacher_eval["perplexity"]},
-        "subnetwork": {"params": best["params"], "perplexity_untrained": student["perplexity_untrained"],
-                       "search_perplexity": best.get("perplexity")},
+        "subnetwork": {"params": summaries["extract"]["params"],
+                       "perplexity_untrained": student["perplexity_untrained"],
+                       "search_perplexity": untrained, "selected": chosen},
         "student": {"model": student_eval["model"], "tokens": summaries["train"]["tokens"],
                     "perplexity": student_eval["perplexity"]},
         "tokens_scored": student_eval["tokens"],
@@ -473,10 +487,11 @@ def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]
 
 
 def _print_headline(recipe: PipelineConfig, result: dict[str, Any]) -> None:
-    best = result["steps"]["search"]["best"]
-    untrained = result["subnetwork"]["perplexity_untrained"]
+    sub = result["subnetwork"]
+    untrained = sub["perplexity_untrained"]
     print(f"headstart run: teacher {recipe.teacher} ({result['teacher']['params'] / 1e6:.2f}M) perplexity "
-          f"{result['teacher']['perplexity']:.2f}; best sub-network ({best['params'] / 1e6:.2f}M) "
+          f"{result['teacher']['perplexity']:.2f}; {'selected' if sub.get('selected') else 'best'} sub-network "
+          f"({sub['params'] / 1e6:.2f}M) "
           + (f"untrained {untrained:.2f}, " if untrained is not None else "")
           + f"after {result['student']['tokens']:,} tokens {result['student']['perplexity']:.2f} "
           f"(on {result['tokens_scored']:,} held-out tokens); written {recipe.out / 'eval.json'}")
@@ -499,12 +514,20 @@ def write_report(recipe: PipelineConfig, result: dict[str, Any]) -> None:
     objective = (f"its untrained perplexity on the search's own {search['best'].get('tokens', 'held-out')} tokens "
                  f"was {sub['search_perplexity']:.2f}" if sub["search_perplexity"] is not None else
                  "it was chosen by a proxy")
+    if sub.get("selected"):
+        w, spent = sub["selected"], steps["select"]["compute"]["tokens"]
+        objective += (f". The student is not the search's best: successive halving over its best candidates chose "
+                      f"candidate {w['candidate']} by trained perplexity ({w['trained_perplexity']:.2f} after "
+                      f"{w['tokens']:,} tokens; {spent:,} tokens in all; select/halving.md)"
+                      if not steps["select"]["search_best_wins"] else
+                      f". Successive halving over its best candidates kept the search's best ({spent:,} tokens in "
+                      "all; select/halving.md)")
     text = f"""# headstart run: {out}
 
 | model | parameters | perplexity |
 |---|---|---|
 | teacher `{recipe.teacher}` | {t['params'] / 1e6:.2f}M | {t['perplexity']:.2f} |
-| best sub-network, untrained | {sub['params'] / 1e6:.2f}M | {untrained} |
+| {'selected' if sub.get('selected') else 'best'} sub-network, untrained | {sub['params'] / 1e6:.2f}M | {untrained} |
 | student after {st['tokens']:,} tokens of training | {sub['params'] / 1e6:.2f}M | {st['perplexity']:.2f} |
 
 Perplexity on the same {result['tokens_scored']:,} held-out tokens of `{recipe.data_dir}` throughout (the

@@ -29,6 +29,7 @@ COMMANDS = {
     "importance": "score a teacher's channels, heads, neurons and layers; optionally re-order it by score",
     "space": "size of a sub-network search space, and samples with their parameter counts",
     "search": "search a teacher for the best sub-network under a parameter budget (evolution, random, Pareto)",
+    "select": "choose the student among a search's best candidates by short trainings (successive halving)",
     "train": "pretrain a student on token shards, with cross-entropy or distillation from a teacher",
     "run": "the whole pipeline from one recipe: prepare, search, extract, train with distillation, eval",
 }

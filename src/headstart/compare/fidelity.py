@@ -140,16 +140,16 @@ def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return dict(settings)
 
 
-def train_config(student: Path, out: Path, teacher: str, data: str, kd: str, tokens: int | str,
+def train_config(student: Path, out: Path, teacher: str, data: str, kd: str | None, tokens: int | str,
                  settings: dict[str, Any]) -> TrainConfig:
     """One candidate's TrainConfig: the shared settings with its student, folder and budget (checked)."""
     from headstart.train import make_config
 
-    return make_config(settings, {"student": str(student), "data": str(data), "out": str(out), "teacher": teacher,
-                                  "kd": kd, "tokens": tokens})
+    return make_config(settings, {"student": str(student), "data": str(data), "out": str(out),
+                                  "teacher": teacher if kd else None, "kd": kd, "tokens": tokens})
 
 
-def check_inputs(search_dir: str | Path, out: str | Path, teacher: str, data: str, kd: str, tokens: int | str,
+def check_inputs(search_dir: str | Path, out: str | Path, teacher: str, data: str, kd: str | None, tokens: int | str,
                  settings: dict[str, Any]) -> tuple[dict[str, Any], list[Candidate]]:
     """Everything that can be refused before a model is loaded: the search, the settings, the out folder."""
     header, candidates = read_search(search_dir)
@@ -157,7 +157,7 @@ def check_inputs(search_dir: str | Path, out: str | Path, teacher: str, data: st
         raise UsageError(f"the search in {search_dir} holds no candidate with a finite perplexity in its bin",
                          "let the search evaluate some candidates first")
     train_config(Path(out) / "student", Path(out) / "train", teacher, data, kd, tokens, training_settings(settings))
-    check_out_replaceable(out, "rank-correlation folder (it has no candidates/)", lambda p: (p / "candidates").is_dir())
+    check_out_replaceable(out, "candidates folder (it has no candidates/)", lambda p: (p / "candidates").is_dir())
     return header, candidates
 
 
@@ -238,7 +238,7 @@ class CandidateTrainer:
     out: Path
     teacher: str
     data: str
-    kd: str
+    kd: str | None
     settings: dict[str, Any]
     report: Report | None = None
 
@@ -264,7 +264,7 @@ class CandidateTrainer:
                 "settings": self.settings, "command": command, "hardware": sorted({t.hardware for t in trials})}
 
 
-def _start(search_dir: str | Path, out: str | Path, teacher: str, data: str, kd: str, tokens: int | str,
+def _start(search_dir: str | Path, out: str | Path, teacher: str, data: str, kd: str | None, tokens: int | str,
            settings: dict[str, Any] | None, report: Report | None) -> tuple[list[Candidate], CandidateTrainer]:
     """Check everything, then load the teacher: the search's candidates and the trainer of both studies."""
     out, settings = Path(out), training_settings(settings or {})
@@ -377,13 +377,14 @@ def plot_fidelity(result: dict[str, Any], path: Path) -> None:
 
 
 def successive_halving(search_dir: str | Path, teacher: str, data: str, out: str | Path, candidates: int = 16,
-                       tokens: int | str = "50K", eta: int = 2, kd: str = "forward_kl",
+                       tokens: int | str = "50K", eta: int = 2, kd: str | None = "forward_kl",
                        settings: dict[str, Any] | None = None, report: Report | None = None,
-                       command: str | None = None) -> dict[str, Any]:
+                       command: str | None = None, equal_compute: bool = True) -> dict[str, Any]:
     """Multi-fidelity selection: the `candidates` best by untrained perplexity trained for `tokens`, the best
-    1/eta of them (by trained perplexity) for eta times as many, ... until one is left; then, at equal
-    compute, the search's best trained for as many tokens as the whole selection spent. Writes
-    OUT/halving.json and halving.md, and returns what halving.json holds."""
+    1/eta of them (by trained perplexity) for eta times as many, ... until one is left; then, with
+    `equal_compute`, the search's best trained for as many tokens as the whole selection spent (the evidence:
+    it doubles the cost). Writes OUT/best.json (the winner, as a search's best.json: `headstart extract --spec`
+    reads it), halving.json and halving.md, and returns what halving.json holds. `kd` None trains on CE."""
     from headstart.settings import parse_count
 
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
@@ -402,15 +403,20 @@ def successive_halving(search_dir: str | Path, teacher: str, data: str, out: str
     spent_flops = sum(t.flops for rung in rungs for t in rung)
     winner, best = rungs[-1][0], searched[0]
     last_of_best = [t for rung in rungs for t in rung if t.candidate.key == best.key][-1]
-    equal = trainer(best, spent_tokens)
+    equal = trainer(best, spent_tokens) if equal_compute else None
     result = {"eta": eta, "searched": len(searched),
               "rungs": [{"tokens": rung[0].tokens, "candidates": [_trial_row(t) for t in rung]} for rung in rungs],
               "compute": {"tokens": spent_tokens, "flops": spent_flops},
               "winner": _trial_row(winner), "search_best": best.name,
               "search_best_wins": winner.candidate.key == best.key,
               "search_best_at_its_last_rung": _trial_row(last_of_best),
-              "equal_compute": {**_trial_row(equal), "winner_is_better": winner.perplexity < equal.perplexity},
-              **trainer.provenance(search_dir, command, [*(t for rung in rungs for t in rung), equal])}
+              "equal_compute": {**_trial_row(equal), "winner_is_better": winner.perplexity < equal.perplexity}
+              if equal is not None else None,
+              **trainer.provenance(search_dir, command, [t for rung in rungs for t in rung] + [equal] * bool(equal))}
+    c = winner.candidate
+    write_json_atomic(trainer.out / "best.json", {"spec": c.spec, "params": c.params, "perplexity": c.perplexity,
+                                                  "eval": c.eval, "trained_perplexity": winner.perplexity,
+                                                  "trained_tokens": winner.tokens, "candidate": c.name})
     write_json_atomic(trainer.out / "halving.json", result)
     write_text_atomic(trainer.out / "halving.md", halving_markdown(result))
     return result
@@ -432,8 +438,9 @@ def _made_by(result: dict[str, Any]) -> str:
 
 def halving_markdown(result: dict[str, Any]) -> str:
     """halving.md: each rung's candidates, the compute spent, and the winner against the search's best."""
+    loss = f"`--kd {result['kd']}`" if result["kd"] else "cross-entropy"
     lines = ["# Successive halving over the search's best candidates", "",
-             f"Each rung trains its candidates afresh from the extracted sub-network (`--kd {result['kd']}`, the same "
+             f"Each rung trains its candidates afresh from the extracted sub-network ({loss}, the same "
              f"data order, seed and schedule shape) and keeps the best 1/{result['eta']} by trained perplexity.", "",
              "| rung | tokens each | candidate (untrained ppl -> trained ppl), best first |", "|---|---|---|"]
     for i, rung in enumerate(result["rungs"]):
@@ -451,5 +458,6 @@ def halving_markdown(result: dict[str, Any]) -> str:
                           f"{result['search_best_at_its_last_rung']['tokens']:,} tokens, its last rung."),
               f"- At equal compute, the search's best trained for {e['tokens']:,} tokens: perplexity "
               f"{e['trained_perplexity']:.2f}; the winner of the selection is "
-              f"{'better' if e['winner_is_better'] else 'not better'}."]
+              f"{'better' if e['winner_is_better'] else 'not better'}." if e else
+              "- Not compared with the search's best at equal compute."]
     return "\n".join(lines) + "\n"
