@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 
 import pytest
-from train_support import make_data, make_model, one_thread  # noqa: F401 (one_thread: autouse)
+from train_support import make_model, make_search_world, one_thread  # noqa: F401 (one_thread: autouse)
 
-from headstart.cli.main import main as headstart
 from headstart.compare.fidelity import (
     Candidate,
     average_ranks,
@@ -35,13 +34,7 @@ def script_main(argv: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("fidelity")
-    data = make_data(root, n_docs=20, length=120)
-    teacher = make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)
-    search = root / "search"
-    assert headstart(["search", "--teacher", str(teacher), "--data", str(data), "--budget", "50%", "--strategy",
-                      "random", "--evals", "6", "--tokens", "128", "--seq-len", "16", "--out", str(search)]) == 0
-    return {"root": root, "data": data, "teacher": teacher, "search": search}
+    return make_search_world(tmp_path_factory.mktemp("fidelity"))
 
 
 def candidates(perplexities: list[float]) -> list[Candidate]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import yaml
-from train_support import make_data, make_model, one_thread  # noqa: F401 (one_thread: autouse)
+from train_support import make_search_world, one_thread  # noqa: F401 (one_thread: autouse)
 
 from headstart import api
 from headstart.cli.main import main
@@ -18,13 +18,7 @@ TRAINING = ["--seq-len", "16", "--batch-size", "4", "--micro-batch-size", "4", "
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("select")
-    data = make_data(root, n_docs=20, length=120)
-    teacher = make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)
-    search = root / "search"
-    assert main(["search", "--teacher", str(teacher), "--data", str(data), "--budget", "50%", "--strategy",
-                 "random", "--evals", "6", "--tokens", "128", "--seq-len", "16", "--out", str(search)]) == 0
-    return {"root": root, "data": data, "teacher": teacher, "search": search}
+    return make_search_world(tmp_path_factory.mktemp("select"))
 
 
 def test_select_halves_the_candidates_and_its_winner_is_a_spec_extract_reads(world, tmp_path, capsys):

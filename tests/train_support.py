@@ -89,6 +89,19 @@ def make_world(root: Path) -> dict:
             "teacher": make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)}
 
 
+def make_search_world(root: Path) -> dict:
+    """A tiny teacher, its data and a finished 6-candidate random search of it: what select and the
+    fidelity study start from."""
+    from headstart.cli.main import main
+
+    data = make_data(root, n_docs=20, length=120)
+    teacher = make_model(root / "teacher", root / "tokenizer", "teacher", seed=1)
+    search = root / "search"
+    assert main(["search", "--teacher", str(teacher), "--data", str(data), "--budget", "50%", "--strategy",
+                 "random", "--evals", "6", "--tokens", "128", "--seq-len", "16", "--out", str(search)]) == 0
+    return {"root": root, "data": data, "teacher": teacher, "search": search}
+
+
 def train_argv(**fields) -> list[str]:
     """`headstart train` arguments from field=value pairs (True: a bare flag)."""
     argv = ["train"]
