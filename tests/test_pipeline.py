@@ -146,6 +146,27 @@ def test_a_bad_recipe_is_one_line_and_writes_nothing(world, capsys, changes, exp
     assert not (world["root"] / "bad").exists()
 
 
+def test_the_student_is_pushed_once_evaluated_and_no_arm_is_pushed(world, capsys, monkeypatch):
+    pushes = []
+
+    def push(folder, repo):  # what the hub would get: the folder's card at the time of the push
+        pushes.append((Path(folder), repo, (Path(folder) / "README.md").read_text()))
+        return f"https://hub/{repo}/commit/{len(pushes)}"
+
+    monkeypatch.setattr("headstart.model.hub.push_to_hub", push)
+    config = recipe(world, "push", search__evals=2, train__push_to_hub="me/student", baselines={"random": {}})
+    result, printed = run_json(capsys, config)
+    out = world["root"] / "push"
+    assert [(folder, repo) for folder, repo, _ in pushes] == [(out / "train" / "final", "me/student")]
+    assert f"{result['student']['perplexity']:.2f}" in pushes[0][2]  # the card held its evaluation
+    assert result["steps"]["push"]["url"] == "https://hub/me/student/commit/1"
+    _, printed = run_json(capsys, config)
+    assert len(pushes) == 1 and "is on me/student as evaluated; kept" in printed
+    assert main(["run", "--config", str(config), "--train.push-to-hub", "me/other", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "train: unchanged since it finished; kept" in printed and pushes[-1][1] == "me/other"
+
+
 def test_a_teacher_replaced_in_its_folder_is_refused_up_front_and_its_new_tokenizer_prepares_again(world, capsys):
     teacher = make_model(world["root"] / "replaced", world["root"] / "tokenizer", "teacher", seed=1)
     config = recipe(world, "replaced-run", teacher=str(teacher), search__evals=2)

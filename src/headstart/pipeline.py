@@ -61,7 +61,15 @@ from headstart.compare.arms import (
     sweep_folder,
 )
 from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
-from headstart.configs import EvalConfig, ExtractConfig, ImportanceConfig, PrepareConfig, SearchConfig, SelectConfig
+from headstart.configs import (
+    EvalConfig,
+    ExtractConfig,
+    ImportanceConfig,
+    PrepareConfig,
+    SearchConfig,
+    SelectConfig,
+    check_push_repo,
+)
 from headstart.errors import UsageError
 from headstart.search.journal import JOURNAL, read_header
 from headstart.settings import closest, make, parse_fields, read_mapping
@@ -223,14 +231,16 @@ def plan(recipe: PipelineConfig) -> list[Step]:
             chosen = where / "select"
             steps.append(Step(prefix + "select", "select", join(select, search=str(where / "search"), teacher=teacher,
                                                                 data=data, out=str(chosen), **like_train)))
+        pushed = recipe.extract.push_to_hub if not prefix else None  # only the student's own sub-network
         steps.append(Step(prefix + "extract", "extract", join(recipe.extract, teacher=teacher,
                                                               spec=str(chosen / "best.json"),
-                                                              out=str(where / "student"))))
+                                                              out=str(where / "student"), push_to_hub=pushed)))
 
     def train(name: str, student: Path, run_dir: Path, section: dict[str, Any],
               pick_lr: tuple[tuple[str, Path], ...] = (), stop_at: tuple[Path, ...] = ()) -> None:
         joined = {"student": str(student), "data": data, "out": str(run_dir),
-                  "teacher": teacher if section.get("kd") else None}
+                  "teacher": teacher if section.get("kd") else None,
+                  "push_to_hub": None}  # the student is pushed once evaluated (_push_student); arms never
         steps.append(Step(name, "train", make(TrainConfig, section | joined, f"recipe: {name}"),
                           pick_lr=pick_lr, stop_at=stop_at))
 
@@ -392,6 +402,7 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
     steps = plan(recipe)
     for step in steps:
         step.config.check()  # every value and output, before hours of the steps before it
+    check_push_repo(recipe.train.push_to_hub)  # the student's, pushed at the end (_push_student)
     _check_same_teacher(recipe)
     # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
     decisions = _decide(recipe, steps)
@@ -410,7 +421,7 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
             _say(ranks, f"{step.name}: {why}" if kept is not None else f"{step.name} ... ({why})")
             summary = kept
             if kept is None:
-                ran.append(step.name)
+                ran.append(step.key or step.name)
                 if step.command in DISTRIBUTED_STEPS or ranks.is_main:
                     function = api.COMMANDS[step.command][1]
                     cfg = _resolved(ranks, step)
@@ -430,12 +441,34 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
         close_ranks(ranks)
     if not ranks.is_main:
         return {}
+    if recipe.train.push_to_hub:
+        summaries["push"] = _push_student(recipe, retrained="eval:student" in ran)
     if not ran and (recipe.out / "eval.json").is_file():
         result = json.loads((recipe.out / "eval.json").read_text())
         _say(ranks, f"nothing changed since the last run; its report is {recipe.out / 'report.md'}")
         _print_headline(recipe, result)
         return result
     return _report(recipe, summaries)
+
+
+def _push_student(recipe: PipelineConfig, retrained: bool) -> dict[str, Any]:
+    """train.push_to_hub: the trained student, pushed after its evaluation put the numbers on its card; again
+    only when it was evaluated again or the repo changed (steps/push.json records the last push)."""
+    record = recipe.out / "steps" / "push.json"
+    repo, folder = recipe.train.push_to_hub, recipe.out / "train" / "final"
+    try:
+        last = json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError):
+        last = None
+    if not retrained and last is not None and last["repo"] == repo:
+        print(f"headstart run: push: {folder} is on {repo} as evaluated; kept", flush=True)
+        return last
+    from headstart.model.hub import push_to_hub
+
+    pushed = {"repo": repo, "url": push_to_hub(folder, repo)}
+    print(f"headstart run: pushed {folder} to {pushed['url']}", flush=True)
+    write_json_atomic(record, pushed)
+    return pushed
 
 
 def _arm_runs(recipe: PipelineConfig, summaries: dict[str, Any]) -> list[ArmRuns]:
