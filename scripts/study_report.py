@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -186,12 +187,17 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
 FIDELITY = ("rank-correlation-25/fidelity.md", "halving-25/halving.md")  # what those steps of run.sh write
 
 
-def _written(path: Path) -> str:
-    """A markdown file a study step (its folder's name) wrote, less its title, or the line saying how to run it."""
+def _written(path: Path, out: Path) -> str:
+    """A markdown file a study step (its folder's name) wrote, less its title, with its figure (copied into
+    `out` as STEP.png) when it made one; or the line saying how to run the step."""
     step = path.parent.name
     if not path.is_file():
         return f"Not yet run: {step} (`bash recipes/study/run.sh {step}`).\n"
     title, body = path.read_text().split("\n", 1)
+    figure = path.with_suffix(".png")
+    if figure.is_file():
+        shutil.copyfile(figure, out / f"{step}.png")
+        body += f"\n![{step}]({step}.png)\n"
     return f"### {title.lstrip('# ')}\n{body}"
 
 
@@ -206,8 +212,8 @@ def main() -> None:
     for title, (names, question) in SECTIONS.items():
         text, raw[title] = section(runs, out, title, names, question)
         parts.append(text)
-    parts.append("## Does untrained perplexity predict trained quality?\n\n" + "\n".join(
-        _written(runs / path) for path in FIDELITY))
+    parts.append("## The search's objective against training\n\n" + "\n".join(
+        _written(runs / path, out) for path in FIDELITY))
     header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
               "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "

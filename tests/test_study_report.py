@@ -40,6 +40,7 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
                                  "cached": [200.0, 100.0, 70.0]}, False)
     (runs / "halving-25").mkdir()
     (runs / "halving-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
+    (runs / "halving-25" / "halving.png").write_bytes(b"png")
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -61,6 +62,7 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
            "lowered perplexity by 75.0%." in report
     # the fidelity steps: one not run yet, one written by rank_correlation.py --halving
     assert "Not yet run: rank-correlation-25 (`bash recipes/study/run.sh rank-correlation-25`)." in report
-    assert "### Successive halving\n\n- Winner: 003." in report
+    assert "### Successive halving\n\n- Winner: 003.\n\n![halving-25](halving-25.png)" in report
+    assert (out / "halving-25.png").read_bytes() == b"png"
     assert (out / "kd-losses" / "comparison_tokens.png").is_file()
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0
