@@ -35,6 +35,10 @@ def test_select_halves_the_candidates_and_its_winner_is_a_spec_extract_reads(wor
     assert best["candidate"] == summary["winner"]["candidate"] == halving["rungs"][-1]["candidates"][0]["candidate"]
     assert best["trained_perplexity"] == summary["winner"]["trained_perplexity"]
     assert "selected candidate" in printed and (out / "select_config.json").is_file()
+    made_by = f"`headstart select --search {world['search']} --teacher {world['teacher']} --data {world['data']} " \
+              f"--out {out} --candidates 3 --tokens 64 --seq-len 16 --batch-size 4 --micro-batch-size 4 " \
+              "--eval-tokens 128`"
+    assert made_by in (out / "halving.md").read_text()
     student = api.extract(teacher=str(world["teacher"]), spec=str(out / "best.json"), out=str(tmp_path / "student"))
     assert student.params == best["params"]
 

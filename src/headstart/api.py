@@ -28,7 +28,7 @@ from headstart.configs import (
     SpaceConfig,
 )
 from headstart.errors import UsageError
-from headstart.settings import config_or_fields
+from headstart.settings import command_line, config_or_fields
 from headstart.train.config import TrainConfig
 
 __all__ = ["AssetsConfig", "EvalConfig", "ExtractConfig", "ImportanceConfig", "InitConfig", "PrepareConfig",
@@ -274,7 +274,7 @@ def select(config: SelectConfig | None = None, **fields: Any) -> SelectResult:
               f"{trial.tokens:,} tokens{' (trained before)' if trial.skipped else ''}", flush=True)
 
     result = successive_halving(cfg.search, cfg.teacher, cfg.data, cfg.out, cfg.candidates, cfg.tokens, cfg.eta,
-                                cfg.kd, cfg.training(), report, equal_compute=cfg.equal_compute)
+                                cfg.kd, cfg.training(), report, command_line(cfg, "select"), cfg.equal_compute)
     _save_config(cfg, "select")
     return SelectResult(str(cfg.out), result["winner"], result["compute"], result["search_best_wins"],
                         result["equal_compute"])

@@ -119,6 +119,21 @@ def config_or_fields(cls: type[C], config: C | None, fields: dict[str, Any]) -> 
     return make(cls, (dataclasses.asdict(config) if config is not None else {}) | fields, cls.__name__)
 
 
+def command_line(cfg: Any, command: str) -> str:
+    """`headstart COMMAND --flag value ...` that makes `cfg` again: its required fields and those away from
+    their defaults (how a result says it was made)."""
+    import shlex
+
+    words, default = ["headstart", command], defaults(type(cfg))
+    for name, value in dataclasses.asdict(cfg).items():
+        if name in cfg.required or value != default[name]:
+            if isinstance(value, bool):
+                words.append(flag(name) if value else flag("no_" + name))
+            elif value is not None:
+                words += [flag(name), *map(str, value if isinstance(value, list) else [value])]
+    return shlex.join(words)
+
+
 class Config:
     """Base of the configs: validate() checks the `required` and `positive` fields (a subclass adds its own
     checks); check() is validate() and, in a subclass that writes, what can be checked of its outputs."""
