@@ -155,8 +155,12 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
     if title in CROSS_RUN and done:
         first = next(iter(done.values()))
         arms = [a for a in [_reference(runs, first)] if a is not None]
-        arms += [_arm(_student_row(r), n, f"{n}: untrained {r['subnetwork']['perplexity_untrained']:.2f}")
-                 for n, r in done.items()]
+        for n, r in done.items():
+            arms.append(_arm(_student_row(r), n, f"{n}: untrained {r['subnetwork']['perplexity_untrained']:.2f}"))
+            spent = (r["steps"].get("select") or {}).get("compute")
+            if spent:  # chosen by `headstart select`: also raced with what the selection trained counted
+                arms.append(dataclasses.replace(arms[-1], name=f"{n}_charged", spent_before=(
+                    spent["tokens"], spent["flops"]), label=f"{n}, its selection's {spent['tokens']:,} tokens counted"))
         comparison = compare(arms, "random")
         raw["comparison"] = comparison
         plot = out / title.lower().replace(" ", "-")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -119,3 +120,7 @@ def test_the_race_ends_where_the_reference_first_reached_its_final_perplexity(tm
     assert result["arms"]["random"]["to_reference"]["tokens_ratio"] == pytest.approx(1.0)
     reached = result["arms"]["random"]["to_reference"]["tokens"]
     assert reached < 800 and result["arms"]["student"]["to_reference"]["tokens_ratio"] == pytest.approx(reached / 400)
+    # a student chosen by a selection that spent 300 tokens (and 600 FLOPs) first: charged from its step 0
+    charged = dataclasses.replace(arm("selected", [(0, 100.0), (400, 60.0)]), spent_before=(300, 600.0))
+    row = compare([arm("random2", [(0, 400.0), (800, 57.0), (1000, 60.0)]), charged], "random2")["arms"]["selected"]
+    assert row["curve"][0][:2] == [300, 600.0] and row["to_reference"]["tokens"] == pytest.approx(700)

@@ -77,11 +77,13 @@ def test_a_recipes_select_section_trains_candidates_like_the_student_and_extract
     path.write_text(yaml.safe_dump({**raw, "select": {"lr": 0.1}}))
     assert main(["run", "--config", str(path)]) == 2  # trained like the student: the pipeline sets it
 
-    path.write_text(yaml.safe_dump({**raw, "select": {"candidates": 2, "tokens": 64}, "train": {**raw["train"],
-                                                                                              "tokens": 256}}))
+    path.write_text(yaml.safe_dump({**raw, "select": {"candidates": 2, "tokens": 64}, "baselines": {"random": {}},
+                                    "train": {**raw["train"], "tokens": 256}}))
     assert main(["run", "--config", str(path)]) == 0
     result = json.loads((tmp_path / "run" / "eval.json").read_text())
     winner = json.loads((tmp_path / "run" / "select" / "best.json").read_text())
     assert result["subnetwork"]["selected"]["candidate"] == winner["candidate"]
     assert result["subnetwork"]["params"] == winner["params"]
+    student = result["comparison"]["arms"]["student"]  # raced with the selection's 2·64 + 128 tokens charged
+    assert "its selection's 256 tokens counted" in student["label"] and student["curve"][0][0] == 256
     assert "halving over its best candidates" in (tmp_path / "run" / "report.md").read_text()

@@ -475,7 +475,11 @@ def _arm_runs(recipe: PipelineConfig, summaries: dict[str, Any]) -> list[ArmRuns
     """The student and each baseline arm as trained, in the order the report shows them."""
     student_label = "sub-network + KD (the student)" if recipe.train.kd else "sub-network (the student)"
     student_params = summaries["extract"]["params"]
-    student = ArmRuns("student", student_label, student_params, {str(recipe.train.lr): recipe.out / "train"})
+    selection = (summaries.get("select") or {}).get("compute")  # charged to the student it chose
+    if selection:
+        student_label += f", its selection's {selection['tokens']:,} tokens counted"
+    student = ArmRuns("student", student_label, student_params, {str(recipe.train.lr): recipe.out / "train"},
+                      spent_before=(selection["tokens"], selection["flops"]) if selection else (0, 0.0))
     runs = {"student": student}
     for plan in recipe.arms:
         params = summaries[f"{plan.name}:extract"]["params"] if plan.arm.strategy else student_params

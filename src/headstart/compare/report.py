@@ -23,9 +23,12 @@ class ArmRuns:
     sweep: dict[str, float] | None = None  # a sweep at a shorter budget: rate -> its final perplexity there
     sweep_tokens: int | None = None
     count_cache: bool = True  # False: the teacher forwards read from a logit cache are counted where it was filled
+    spent_before: tuple[int, float] = (0, 0.0)  # tokens and FLOPs spent choosing it (a selection's), charged
 
     def curves(self) -> dict[str, list[CurvePoint]]:
-        return {lr: read_curve(folder, self.count_cache) for lr, folder in self.runs.items()}
+        tokens, flops = self.spent_before
+        return {lr: [CurvePoint(p.step, p.tokens + tokens, p.flops + flops, p.perplexity)
+                     for p in read_curve(folder, self.count_cache)] for lr, folder in self.runs.items()}
 
 
 def _final(curve: list[CurvePoint]) -> float:
