@@ -159,7 +159,7 @@ def test_the_student_is_pushed_once_evaluated_and_no_arm_is_pushed(world, capsys
     out = world["root"] / "push"
     assert [(folder, repo) for folder, repo, _ in pushes] == [(out / "train" / "final", "me/student")]
     assert f"{result['student']['perplexity']:.2f}" in pushes[0][2]  # the card held its evaluation
-    assert result["steps"]["push"]["url"] == "https://hub/me/student/commit/1"
+    assert result["push"]["url"] == "https://hub/me/student/commit/1"
     _, printed = run_json(capsys, config)
     assert len(pushes) == 1 and "is on me/student as evaluated; kept" in printed
     assert main(["run", "--config", str(config), "--train.push-to-hub", "me/other", "--json"]) == 0

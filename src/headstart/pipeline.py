@@ -441,14 +441,15 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
         close_ranks(ranks)
     if not ranks.is_main:
         return {}
-    if recipe.train.push_to_hub:
-        summaries["push"] = _push_student(recipe, retrained="eval:student" in ran)
     if not ran and (recipe.out / "eval.json").is_file():
         result = json.loads((recipe.out / "eval.json").read_text())
         _say(ranks, f"nothing changed since the last run; its report is {recipe.out / 'report.md'}")
         _print_headline(recipe, result)
-        return result
-    return _report(recipe, summaries)
+    else:
+        result = _report(recipe, summaries)
+    if recipe.train.push_to_hub:  # last: a push that fails leaves the report written
+        result["push"] = _push_student(recipe, retrained="eval:student" in ran)
+    return result
 
 
 def _push_student(recipe: PipelineConfig, retrained: bool) -> dict[str, Any]:
