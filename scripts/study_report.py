@@ -73,6 +73,18 @@ def _reference(runs: Path, result: dict[str, Any]) -> ArmRuns | None:
     return None
 
 
+def _cross_run_reference(runs: Path, done: dict[str, dict[str, Any]]) -> tuple[list[ArmRuns], str]:
+    """The from-scratch arms of a table over runs, and the one to race to. Runs that trained their own (each of
+    its student's architecture) each show it, and the race is to the highest of their final perplexities,
+    which every one of their students, stopped at its own, reached; others race to the headline's."""
+    own = {n: r["comparison"]["arms"]["random"] for n, r in done.items()
+           if "random" in (r.get("comparison") or {}).get("arms", {})}
+    if not own:
+        return [a for a in [_reference(runs, next(iter(done.values())))] if a is not None], "random"
+    arms = [_arm(row, f"random:{n}", f"from scratch, {n}'s architecture") for n, row in own.items()]
+    return arms, f"random:{max(own, key=lambda n: own[n]['perplexity'])}"
+
+
 def _reads_a_cache(arm: ArmRuns) -> bool:
     """Whether the arm read teacher logits from a cache (a run that shares its fill with other arms)."""
     return any(r.get("cached_teacher_flops") for folder in arm.runs.values()
@@ -153,15 +165,14 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
     text = [f"## {title}\n\nWhat it answers: {question}.\n"]
     raw: dict[str, Any] = {}
     if title in CROSS_RUN and done:
-        first = next(iter(done.values()))
-        arms = [a for a in [_reference(runs, first)] if a is not None]
+        arms, reference = _cross_run_reference(runs, done)
         for n, r in done.items():
             arms.append(_arm(_student_row(r), n, f"{n}: untrained {r['subnetwork']['perplexity_untrained']:.2f}"))
             spent = (r["steps"].get("select") or {}).get("compute")
             if spent:  # chosen by `headstart select`: also raced with what the selection trained counted
                 arms.append(dataclasses.replace(arms[-1], name=f"{n}_charged", spent_before=(
                     spent["tokens"], spent["flops"]), label=f"{n}, its selection's {spent['tokens']:,} tokens counted"))
-        comparison = compare(arms, "random")
+        comparison = compare(arms, reference)
         raw["comparison"] = comparison
         plot = out / title.lower().replace(" ", "-")
         plot.mkdir(parents=True, exist_ok=True)

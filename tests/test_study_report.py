@@ -36,7 +36,7 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
     fake_run(runs, "headline-25-seed1", {"random": [1000.0, 300.0, 100.0], "student": [150.0, 90.0, 70.0]}, True)
     fake_run(runs, "headline-25-20m", {"random": [1000.0, 300.0, 90.0], "student": [150.0, 90.0, 70.0]}, True)
-    fake_run(runs, "select-25", {"student": [150.0, 80.0, 60.0]}, False)
+    fake_run(runs, "select-25", {"random": [1000.0, 300.0, 110.0], "student": [150.0, 80.0, 60.0]}, True)
     selected = json.loads((runs / "select-25" / "eval.json").read_text())
     selected["steps"]["select"] = {"compute": {"tokens": 500, "flops": 1.5e9}}
     (runs / "select-25" / "eval.json").write_text(json.dumps(selected))
@@ -60,9 +60,14 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     assert "| cached, its cache's fill counted once where it was filled | 2.00M | 0.002 | 70.00 | 1K | 2.00x | 3G | " \
            "2.00x |" in report
     assert "Not yet run: headline-50, headline-50-seed1" in report
-    # the selected student, as trained and with its selection's tokens and FLOPs counted from its first point
-    assert "| select-25: untrained 150.00 | 2.00M | 0.002 | 60.00 | 645 | 3.10x |" in report
-    assert "| select-25, its selection's 500 tokens counted | 2.00M | 0.002 | 60.00 | 1.15K | 1.75x |" in report
+    # select-25 and headline-25 each raced a from-scratch arm of their own student's architecture: the table
+    # over both races to the higher final perplexity (110, select-25's), which every student reached; the
+    # selected student as trained, and with its selection's tokens and FLOPs counted from its first point
+    assert "| from scratch, select-25's architecture | 2.00M | 0.002 | 110.00 | 2K | 1.00x |" in report
+    assert "| from scratch, headline-25's architecture | 2.00M | 0.002 | 100.00 | 1.93K | 1.04x |" in report
+    assert "| headline-25: untrained 200.00 | 2.00M | 0.002 | 60.00 | 652 | 3.07x |" in report
+    assert "| select-25: untrained 150.00 | 2.00M | 0.002 | 60.00 | 493 | 4.05x |" in report
+    assert "| select-25, its selection's 500 tokens counted | 2.00M | 0.002 | 60.00 | 993 | 2.01x |" in report
     # the summary: seed 0 needs 756.x of 2,000 tokens (2.64x), seed 1 794 (150 -> 90 crosses 100 at 0.794): 2.52x
     assert "| 25% | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in report
     assert "- headline-25: from scratch 100.00 after 2,000 tokens at lr 0.002; its last doubling of tokens " \
