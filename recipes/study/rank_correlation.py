@@ -14,7 +14,7 @@ import argparse
 import shlex
 import sys
 
-from headstart.compare.fidelity import Trial, rank_correlation
+from headstart.compare.fidelity import print_trial, rank_correlation
 from headstart.errors import UsageError, write_failure
 
 SETTINGS = ("seq_len", "batch_size", "micro_batch_size", "lr", "eval_every", "eval_tokens", "checkpoint_every",
@@ -35,13 +35,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar=name.split("_")[-1].upper(),
                             help="training setting (default: headstart train's)")
     return parser.parse_args(argv)
-
-
-def print_trial(trial: Trial) -> None:
-    c = trial.candidate
-    done = " (trained before)" if trial.skipped else ""
-    print(f"candidate {c.name} (search eval {c.eval}): {c.params / 1e6:.3f}M params, untrained {c.perplexity:.2f}, "
-          f"trained {trial.perplexity:.2f} after {trial.tokens:,} tokens{done}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

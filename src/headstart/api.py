@@ -263,18 +263,12 @@ def select(config: SelectConfig | None = None, **fields: Any) -> SelectResult:
     their untrained perplexity: successive halving of short (KD) trainings (headstart.compare.fidelity).
     Writes OUT/candidates/NNN/ (each candidate's sub-network and runs), best.json (the winner, which `extract
     --spec` reads), halving.json and halving.md. A rerun trains only what is not finished."""
-    from headstart.compare.fidelity import Trial, successive_halving
+    from headstart.compare.fidelity import print_trial, successive_halving
 
     cfg = config_or_fields(SelectConfig, config, fields)
     cfg.check()
-
-    def report(trial: Trial) -> None:
-        c = trial.candidate
-        print(f"candidate {c.name}: untrained {c.perplexity:.2f}, trained {trial.perplexity:.2f} after "
-              f"{trial.tokens:,} tokens{' (trained before)' if trial.skipped else ''}", flush=True)
-
     result = successive_halving(cfg.search, cfg.teacher, cfg.data, cfg.out, cfg.candidates, cfg.tokens, cfg.eta,
-                                cfg.kd, cfg.training(), report, command_line(cfg, "select"), cfg.equal_compute)
+                                cfg.kd, cfg.training(), print_trial, command_line(cfg, "select"), cfg.equal_compute)
     _save_config(cfg, "select")
     return SelectResult(str(cfg.out), result["winner"], result["compute"], result["search_best_wins"],
                         result["equal_compute"])

@@ -225,6 +225,17 @@ class Trial:
     skipped: bool  # finished by an earlier run
     hardware: str  # what it trained on, in words
 
+    def describe(self) -> str:
+        c = self.candidate
+        return (f"candidate {c.name} (search eval {c.eval}): {c.params / 1e6:.3f}M params, untrained "
+                f"{c.perplexity:.2f}, trained {self.perplexity:.2f} after {self.tokens:,} tokens"
+                + (" (trained before)" if self.skipped else ""))
+
+
+def print_trial(trial: Trial) -> None:
+    """The progress line of a trained candidate (the `report` of rank_correlation and successive_halving)."""
+    print(trial.describe(), flush=True)
+
 
 Report = Callable[[Trial], None]
 
