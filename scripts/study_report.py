@@ -66,10 +66,11 @@ def _reference(runs: Path, result: dict[str, Any]) -> ArmRuns | None:
     row = headline["comparison"]["arms"]["random"]
     if row["tokens"] == result["student"]["tokens"]:
         return _arm(row, "random", f"{row['label']} (of the headline)")
-    if row.get("sweep_tokens") == result["student"]["tokens"]:
+    if row.get("sweep"):  # the sweep asked for sweep_tokens; its runs trained the whole steps that hold them
         best = min(row["sweep"], key=row["sweep"].get)
         folder = Path(row["run"]).parent / f"sweep-lr{float(best):g}"
-        return ArmRuns("random", f"{row['label']} (the headline's sweep)", row["params"], {best: folder})
+        if json.loads((folder / "summary.json").read_text())["tokens"] == result["student"]["tokens"]:
+            return ArmRuns("random", f"{row['label']} (the headline's sweep)", row["params"], {best: folder})
     return None
 
 

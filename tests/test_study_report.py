@@ -78,3 +78,32 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     assert (out / "halving-25.png").read_bytes() == b"png"
     assert (out / "kd-losses" / "comparison_tokens.png").is_file()
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0
+
+
+def test_a_shorter_analysis_races_the_best_run_of_the_headlines_sweep_whatever_its_planned_budget(tmp_path):
+    """The sweep asked for `sweep_tokens: 1M`, and its runs trained the whole steps holding them (1,007,616 at a
+    batch of 8,192): an analysis of that schedule races its best run."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
+    result = json.loads((runs / "headline-25" / "eval.json").read_text())
+    result["comparison"]["arms"]["random"] |= {"sweep": {"0.002": 150.0, "0.004": 170.0}, "sweep_tokens": 1000}
+    (runs / "headline-25" / "eval.json").write_text(json.dumps(result))
+    sweep = runs / "headline-25" / "random" / "sweep-lr0.002"
+    sweep.mkdir()
+    points = [(0, 1000.0), (504, 400.0), (1008, 150.0)]
+    (sweep / "metrics.jsonl").write_text("".join(json.dumps(
+        {"step": i, "val_ppl": p, "tokens": t, "student_flops": 3e6 * t, "teacher_flops": 0.0}) + "\n"
+        for i, (t, p) in enumerate(points)))
+    (sweep / "summary.json").write_text(json.dumps({"tokens": 1008, "val_ppl": 150.0}))
+    fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0]}, False)
+    metrics = runs / "kd-losses" / "student" / "train" / "metrics.jsonl"  # 1,008 tokens, not fake_run's 2,000
+    rows = [json.loads(line) | {"tokens": 504 * i} for i, line in enumerate(metrics.read_text().splitlines())]
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    analysis = json.loads((runs / "kd-losses" / "eval.json").read_text())
+    analysis["student"]["tokens"] = 1008
+    (runs / "kd-losses" / "eval.json").write_text(json.dumps(analysis))
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
+                           "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = (out / "report.md").read_text()
+    assert "| random (the headline's sweep) | 2.00M | 0.002 | 150.00 | 1.01K | 1.00x |" in report
