@@ -297,11 +297,8 @@ def _resolved(ranks: Ranks, step: Step) -> Any:
 
 def _already_prepared(cfg: PrepareConfig) -> bool:
     """The same command, and the tokenizer it names unchanged (a teacher replaced in its folder re-prepares)."""
-    try:
-        manifest = json.loads((Path(cfg.out) / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    if manifest.get("created_by") != cfg.command_line():
+    manifest = _read_record(Path(cfg.out) / "manifest.json")
+    if manifest is None or manifest.get("created_by") != cfg.command_line():
         return False
     if cfg.tokenizer is None:  # trained by the command itself
         return True
@@ -321,6 +318,14 @@ def _check_same_teacher(recipe: PipelineConfig) -> None:
     if header["teacher_weights"] != weights_fingerprint(load_model(recipe.teacher)):
         raise UsageError(f"{recipe.out} holds a run of another teacher: the weights of {recipe.teacher} have "
                          "changed since its search", f"give a new --out, or delete {recipe.out} to start over")
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A JSON record a finished step left (its steps/ record, a manifest), or None where there is none."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _record_file(recipe: PipelineConfig, step: Step) -> Path:
@@ -343,10 +348,7 @@ def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[s
     rerun: list[Path] = []
     for step in steps:
         cfg = dataclasses.asdict(step.config)
-        try:
-            record = json.loads(_record_file(recipe, step).read_text())
-        except (OSError, json.JSONDecodeError):
-            record = None
+        record = _read_record(_record_file(recipe, step))
         reads = [Path(cfg[name]) for name in INPUTS if name in JOINING[step.command] and cfg.get(name)]
         reads += step.decided_by
         upstream = next((p for p in reads for done in rerun if p == done or done in p.parents), None)
@@ -457,10 +459,7 @@ def _push_student(recipe: PipelineConfig, retrained: bool) -> dict[str, Any]:
     only when it was evaluated again or the repo changed (steps/push.json records the last push)."""
     record = recipe.out / "steps" / "push.json"
     repo, folder = recipe.train.push_to_hub, recipe.out / "train" / "final"
-    try:
-        last = json.loads(record.read_text())
-    except (OSError, json.JSONDecodeError):
-        last = None
+    last = _read_record(record)
     if not retrained and last is not None and last["repo"] == repo:
         print(f"headstart run: push: {folder} is on {repo} as evaluated; kept", flush=True)
         return last
