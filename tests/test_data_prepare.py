@@ -97,7 +97,8 @@ def test_manifest_records_tokenizer_counts_and_sources(tmp_path, tok_dir, corpus
         "eos_id": EOS,
     }
     assert tokenizer_fingerprint(load_tokenizer(out / "tokenizer")) == manifest["tokenizer"]["fingerprint"]
-    assert manifest["created_by"].startswith("headstart prepare --tokenizer")
+    assert manifest["created_by"].startswith("headstart prepare --input") and f"--tokenizer {tok_dir}" in \
+        manifest["created_by"]
     for split in ("train", "validation"):
         info = manifest["splits"][split]
         assert (out / info["shards"][0]).stat().st_size == 2 * info["tokens"]

@@ -11,7 +11,8 @@ from train_support import one_thread  # noqa: F401 (autouse fixture)
 import headstart.train.fused_kd as fused_kd
 from headstart.cli.main import main
 from headstart.errors import UsageError
-from headstart.train import make_config
+from headstart.settings import make
+from headstart.train.config import TrainConfig
 from headstart.train.fused_kd import LIGER_BETA, check_liger_available, liger_losses, step_losses
 from headstart.train.losses import TeacherHidden, chunked_losses, parse_kd_loss, teacher_topk
 
@@ -53,9 +54,9 @@ def test_liger_computes_the_chunked_losses_and_their_gradients(name, temperature
                                       ("topk_js", "computes full-vocabulary losses, not topk_js")])
 def test_a_loss_liger_cannot_compute_exactly_is_refused_with_the_fix(kd, words):
     with pytest.raises(UsageError, match=words) as refused:
-        make_config(REQUIRED | {"kd": kd, "kd_kernel": "liger"})
+        make(TrainConfig, REQUIRED | {"kd": kd, "kd_kernel": "liger"})
     assert "--kd-kernel chunked" in str(refused.value)
-    assert make_config(REQUIRED | {"kd": kd}).kd_kernel == "chunked"  # the default computes every loss
+    assert make(TrainConfig, REQUIRED | {"kd": kd}).kd_kernel == "chunked"  # the default computes every loss
 
 
 def test_a_step_uses_liger_for_kd_only_when_asked():
@@ -63,7 +64,7 @@ def test_a_step_uses_liger_for_kd_only_when_asked():
     assert step_losses("chunked", kd) is chunked_losses
     assert step_losses("liger", kd) is liger_losses
     assert step_losses("liger", None) is chunked_losses  # CE-only steps (no KD, or after --kd-until)
-    cfg = make_config({k: v for k, v in REQUIRED.items() if k != "teacher"} | {"kd_kernel": "liger"})
+    cfg = make(TrainConfig, {k: v for k, v in REQUIRED.items() if k != "teacher"} | {"kd_kernel": "liger"})
     assert cfg.kd is None  # a CE-only run (a baseline arm) may carry the setting: it is not refused
     hidden, head, t_hidden, t_head, targets = random_case()
     with pytest.raises(ValueError, match="top-k"):

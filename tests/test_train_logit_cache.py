@@ -5,7 +5,9 @@ import torch
 from train_support import make_data, make_model, one_thread  # noqa: F401 (autouse fixture)
 
 from headstart.errors import UsageError
-from headstart.train import make_config, train
+from headstart.settings import make
+from headstart.train import train
+from headstart.train.config import TrainConfig
 from headstart.train.logit_cache import LogitCache
 from headstart.train.losses import TeacherTopK
 
@@ -96,7 +98,7 @@ def run(world, out: str, **fields):
     base = {"student": world["student"], "data": world["data"], "out": world["root"] / out, "tokens": 768,
             "seq_len": 16, "batch_size": 8, "micro_batch_size": 4, "lr": 3e-3, "eval_every": 100,
             "checkpoint_every": 100, "kd": "topk_forward_kl", "kd_top_k": 8, "logit_cache": world["root"] / "cache"}
-    return train(make_config(base | fields))
+    return train(make(TrainConfig, base | fields))
 
 
 def test_a_student_trained_from_the_cache_matches_one_trained_while_the_teacher_filled_it(world):

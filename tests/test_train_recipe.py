@@ -7,8 +7,8 @@ import pytest
 
 from headstart.cli.main import build_parser
 from headstart.errors import UsageError
-from headstart.settings import field_types, given, parse_count
-from headstart.train.config import TrainConfig, load_recipe, make_config
+from headstart.settings import field_types, given, make, parse_count, read_recipe
+from headstart.train.config import TrainConfig
 
 REQUIRED = {"student": "s", "data": "d", "out": "o", "tokens": 1000}
 
@@ -28,17 +28,17 @@ def test_flags_override_the_recipe_and_the_recipe_overrides_the_defaults(tmp_pat
     recipe = tmp_path / "r.yaml"
     recipe.write_text("student: s\ndata: d\nout: o\ntokens: 2M\nlr: 0.001\nschedule: wsd\nrandom_init: true\n")
     args = parse(["--lr", "0.002", "--no-random-init", "--micro-batch-size", "2"])
-    cfg = make_config(load_recipe(recipe), given(args, TrainConfig))
+    cfg = make(TrainConfig, read_recipe(TrainConfig, recipe) | given(args, TrainConfig))
     assert (cfg.tokens, cfg.lr, cfg.schedule, cfg.random_init, cfg.micro_batch_size) == (2_000_000, 0.002, "wsd",
                                                                                          False, 2)
     assert cfg.seq_len == TrainConfig().seq_len
 
 
 def test_a_json_recipe_of_a_finished_run_is_a_recipe_again(tmp_path):
-    cfg = make_config(REQUIRED | {"teacher": "t", "kd": "topk_js", "kd_top_k": 16})
+    cfg = make(TrainConfig, REQUIRED | {"teacher": "t", "kd": "topk_js", "kd_top_k": 16})
     path = tmp_path / "train_config.json"
     path.write_text(json.dumps(cfg.to_dict()))
-    assert make_config(load_recipe(path)) == cfg
+    assert make(TrainConfig, read_recipe(TrainConfig, path)) == cfg
 
 
 @pytest.mark.parametrize("text,value", [("20M", 20_000_000), ("1e6", 1_000_000), (" 3k ", 3000), ("7", 7), (5, 5)])
@@ -59,14 +59,14 @@ def test_counts_take_suffixes_and_scientific_notation(text, value):
 ])
 def test_bad_settings_are_usage_errors(fields):
     with pytest.raises(UsageError):
-        make_config(fields)
+        make(TrainConfig, fields)
 
 
 def test_unknown_recipe_fields_are_usage_errors_not_silently_dropped(tmp_path):
     recipe = tmp_path / "r.json"
     recipe.write_text(json.dumps(REQUIRED | {"learning_rate": 0.1}))
     with pytest.raises(UsageError, match="'learning_rate' is not a setting of TrainConfig"):
-        load_recipe(recipe)
+        read_recipe(TrainConfig, recipe)
 
 
 def test_a_misspelled_flag_or_recipe_key_names_the_closest_valid_one(tmp_path, capsys):
@@ -90,5 +90,6 @@ def test_print_config_writes_the_resolved_recipe_that_reads_back_the_same(tmp_pa
     assert main(["train", "--config", str(recipe), "--lr", "3e-3", "--print-config"]) == 0
     resolved = tmp_path / "resolved.yaml"
     resolved.write_text(capsys.readouterr().out)
-    cfg = make_config(load_recipe(resolved))
-    assert (cfg.tokens, cfg.lr) == (2_000_000, 0.003) and cfg == make_config(load_recipe(recipe), {"lr": 3e-3})
+    cfg = make(TrainConfig, read_recipe(TrainConfig, resolved))
+    assert (cfg.tokens, cfg.lr) == (2_000_000, 0.003)
+    assert cfg == make(TrainConfig, read_recipe(TrainConfig, recipe) | {"lr": 3e-3})

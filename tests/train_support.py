@@ -156,12 +156,13 @@ def sigkill_when(argv: list[str], ready: Callable[[], bool], what: str, timeout:
 
 def kd_config(world: dict, out: str, steps: int, seq_len: int, batch_size: int, **more):
     """A TrainConfig distilling world's student from its teacher for `steps` steps, into world's root/out."""
-    from headstart.train import make_config
+    from headstart.settings import make
+    from headstart.train.config import TrainConfig
 
-    return make_config({"student": world["student"], "data": world["data"], "out": world["root"] / out,
-                        "teacher": world["teacher"], "kd": "forward_kl", "tokens": steps * batch_size * seq_len,
-                        "seq_len": seq_len, "batch_size": batch_size, "micro_batch_size": batch_size // 2,
-                        "lr": 3e-3, "eval_every": 3, "checkpoint_every": 2, "keep_checkpoints": 4} | more)
+    return make(TrainConfig, {"student": world["student"], "data": world["data"], "out": world["root"] / out,
+                              "teacher": world["teacher"], "kd": "forward_kl", "tokens": steps * batch_size * seq_len,
+                              "seq_len": seq_len, "batch_size": batch_size, "micro_batch_size": batch_size // 2,
+                              "lr": 3e-3, "eval_every": 3, "checkpoint_every": 2, "keep_checkpoints": 4} | more)
 
 
 PROSE = """It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in

@@ -8,8 +8,7 @@ checked of the outputs before any work (`headstart run` checks every step before
 from __future__ import annotations
 
 import json
-import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,7 +18,7 @@ from headstart.eval.tasks import TASKS
 from headstart.model.hub import PUSH_HELP
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
-from headstart.settings import DEVICE_HELP, Config, flag, setting
+from headstart.settings import DEVICE_HELP, Config, command_line, setting
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES
 from headstart.train.config import TrainConfig
 
@@ -82,15 +81,9 @@ class PrepareConfig(Config):
         check_out_writable(self.out)
 
     def command_line(self) -> str:
-        """The command as the user could re-run it: the manifest's created_by, which a rerun compares (so its
-        words and their order stay those of earlier runs)."""
-        words, default = ["headstart", "prepare"], PrepareConfig()
-        for name in ("tokenizer", "train_tokenizer", "input", "out", "text_field", "seed", "val_fraction", "val_docs",
-                     "glob", "encoding", "max_tokens", "shard_tokens"):
-            value = getattr(self, name)
-            if name in ("input", "out", "text_field", "seed") or value not in (None, [], getattr(default, name)):
-                words += [flag(name), *(map(str, value) if isinstance(value, list) else [str(value)])]
-        return shlex.join(words)
+        """The command as the user could re-run it: the manifest's created_by, which a rerun compares (--workers
+        left out: it is not part of what the data is)."""
+        return command_line(self, "prepare", leave_out=("workers",))
 
 
 @dataclass
@@ -172,9 +165,10 @@ class SearchConfig(Config):
 
 
 def _like_train(name: str, help: str | None = None) -> Any:
-    """A SelectConfig field that is also a TrainConfig one: its default and help, as `headstart train` has them."""
-    field = TrainConfig.__dataclass_fields__[name]
-    return setting(field.default, help or field.metadata["help"], field.metadata["choices"])
+    """A SelectConfig field that each candidate's TrainConfig gets: its default and help, as `headstart train`
+    has them (SelectConfig.TRAINING lists them)."""
+    like = TrainConfig.__dataclass_fields__[name]
+    return field(default=like.default, metadata=like.metadata | {"help": help or like.metadata["help"], "train": 1})
 
 
 @dataclass
@@ -201,8 +195,7 @@ class SelectConfig(Config):
 
     required = ("search", "teacher", "data", "out")
     positive = ("candidates", "tokens", "seq_len", "batch_size", "micro_batch_size", "eval_tokens")
-    TRAINING: ClassVar[tuple[str, ...]] = ("lr", "seq_len", "batch_size", "micro_batch_size", "eval_tokens", "seed",
-                                           "device", "precision")  # passed on to each candidate's TrainConfig
+    TRAINING: ClassVar[tuple[str, ...]]  # the fields passed on to each candidate's TrainConfig (_like_train's)
 
     def validate(self) -> None:
         super().validate()
@@ -225,6 +218,9 @@ class SelectConfig(Config):
 
     def training(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.TRAINING}
+
+
+SelectConfig.TRAINING = tuple(f.name for f in fields(SelectConfig) if f.metadata.get("train"))
 
 
 SPEC_HELP = """sub-network spec (JSON), or a JSON file holding one under "spec". A count keeps the first n, a list

@@ -119,14 +119,14 @@ def config_or_fields(cls: type[C], config: C | None, fields: dict[str, Any]) -> 
     return make(cls, (dataclasses.asdict(config) if config is not None else {}) | fields, cls.__name__)
 
 
-def command_line(cfg: Any, command: str) -> str:
+def command_line(cfg: Any, command: str, leave_out: tuple[str, ...] = ()) -> str:
     """`headstart COMMAND --flag value ...` that makes `cfg` again: its required fields and those away from
     their defaults (how a result says it was made)."""
     import shlex
 
     words, default = ["headstart", command], defaults(type(cfg))
     for name, value in dataclasses.asdict(cfg).items():
-        if name in cfg.required or value != default[name]:
+        if name not in leave_out and (name in cfg.required or value != default[name]):
             if isinstance(value, bool):
                 words.append(flag(name) if value else flag("no_" + name))
             elif value is not None:
@@ -172,6 +172,11 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise UsageError(f"recipe {path} is not a mapping of fields", "write `field: value` lines")
     return raw
+
+
+def read_recipe(cls: type, path: str | Path) -> dict[str, Any]:
+    """The fields of `cls` a YAML or JSON recipe sets, parsed; an unknown key is refused, naming the closest field."""
+    return parse_fields(cls, read_mapping(path, f"a YAML or JSON file of {cls.__name__} fields"), f"recipe {path}")
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:

@@ -114,7 +114,7 @@ def recipe_overrides(words: list[str]) -> dict[str, Any]:
 def _config(args: argparse.Namespace, extra: list[str]) -> Any:
     """The command's config: its --config recipe, then the flags given (any recipe key under `run`)."""
     from headstart import api
-    from headstart.settings import given, make, parse_fields, read_mapping
+    from headstart.settings import given, make, read_recipe
 
     if args.command == "run":
         from headstart.pipeline import load_pipeline
@@ -123,8 +123,7 @@ def _config(args: argparse.Namespace, extra: list[str]) -> Any:
             raise UsageError("no recipe given", "pass --config RECIPE.yaml (e.g. recipes/demo.yaml)")
         return load_pipeline(args.config, recipe_overrides(extra))
     cls = api.COMMANDS[args.command][0]
-    what = f"a YAML or JSON file of {cls.__name__} fields"
-    recipe = parse_fields(cls, read_mapping(args.config, what), f"recipe {args.config}") if args.config else {}
+    recipe = read_recipe(cls, args.config) if args.config else {}
     return make(cls, recipe | given(args, cls), f"headstart {args.command}")
 
 

@@ -143,10 +143,11 @@ def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
 def train_config(student: Path, out: Path, teacher: str, data: str, kd: str | None, tokens: int | str,
                  settings: dict[str, Any]) -> TrainConfig:
     """One candidate's TrainConfig: the shared settings with its student, folder and budget (checked)."""
-    from headstart.train import make_config
+    from headstart.settings import make
+    from headstart.train.config import TrainConfig
 
-    return make_config(settings, {"student": str(student), "data": str(data), "out": str(out),
-                                  "teacher": teacher if kd else None, "kd": kd, "tokens": tokens})
+    return make(TrainConfig, settings | {"student": str(student), "data": str(data), "out": str(out),
+                                         "teacher": teacher if kd else None, "kd": kd, "tokens": tokens})
 
 
 def check_inputs(search_dir: str | Path, out: str | Path, teacher: str, data: str, kd: str | None, tokens: int | str,

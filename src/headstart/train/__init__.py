@@ -1,6 +1,6 @@
 """Pretraining a student, with cross-entropy alone or with distillation from a frozen teacher.
 
-Public API: `TrainConfig` / `make_config` / `load_recipe` describe a run, `train` runs it
+Public API: `TrainConfig` describes a run (headstart.settings.make builds one), `train` runs it
 (one process, or every rank under torchrun); `chunked_losses`, `parse_kd_loss` and `KD_LOSSES`
 are the losses, `LogitCache` the teacher-logit cache, `Ledger` the compute account.
 
@@ -11,7 +11,7 @@ paying for torch.distributed, which the loop needs.
 import importlib
 
 _HOMES = {
-    "TrainConfig": "config", "load_recipe": "config", "make_config": "config",
+    "TrainConfig": "config",
     "Ledger": "ledger", "LogitCache": "logit_cache", "train": "loop",
     "KD_LOSSES": "losses", "KDLoss": "losses", "chunked_losses": "losses", "parse_kd_loss": "losses",
 }

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from headstart.errors import UsageError
 from headstart.model.hub import PUSH_HELP
-from headstart.settings import DEVICE_HELP, Config, make, parse_fields, read_mapping, setting
+from headstart.settings import DEVICE_HELP, Config, setting
 from headstart.train.fused_kd import KD_KERNELS, check_liger_available, check_liger_loss
 from headstart.train.losses import parse_kd_loss
 from headstart.train.schedule import SCHEDULES
@@ -118,12 +116,3 @@ class TrainConfig(Config):
             raise UsageError(f"a logit cache holds top-k logits, which --kd {self.kd} cannot use",
                              f"use --kd topk_{self.kd}, or drop --logit-cache")
 
-
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """The fields of a YAML or JSON recipe; an unknown key is a UsageError naming the closest field."""
-    return parse_fields(TrainConfig, read_mapping(path, "a YAML or JSON file of TrainConfig fields"), f"recipe {path}")
-
-
-def make_config(recipe: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then the recipe, then the overrides (flags); parsed and validated."""
-    return make(TrainConfig, (recipe or {}) | (overrides or {}), "train")
