@@ -40,8 +40,8 @@ from train import SHAPES, make_world
 from headstart.model import load_model
 from headstart.runtime import compute_autocast
 from headstart.search.objective import PerplexityObjective
+from headstart.settings import make
 from headstart.subnet import make_space, param_count, parse_budget
-from headstart.train import make_config
 from headstart.train.config import TrainConfig
 from headstart.train.distributed import init_ranks
 from headstart.train.fused_kd import liger_installed, liger_losses
@@ -65,7 +65,7 @@ def training(folders: dict[str, Path], work: Path, variant: str, settings: dict,
     fields = {"student": folders["student"], "data": folders["data"], "out": work / "run",
               "teacher": folders["teacher"], "kd": "forward_kl", "tokens": 10**12, "seq_len": args.seq,
               "batch_size": args.batch, "micro_batch_size": args.micro_batch} | settings
-    cfg = make_config(fields)
+    cfg = make(TrainConfig, fields)
     ranks = init_ranks()
     run = build_run(cfg, ranks, load_inputs(cfg, ranks, teacher_dtype=torch.bfloat16
                                             if ranks.device.type == "cuda" else torch.float32))
@@ -154,8 +154,8 @@ def search(folders: dict[str, Path], args: argparse.Namespace) -> dict:
     """Evaluations/s of the same random sub-networks in fp32 and in bf16 autocast, and their perplexities."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     teacher = load_model(folders["teacher"]).to(device)
-    windows = load_inputs(make_config({"student": folders["teacher"], "data": folders["data"], "out": "unused",
-                                       "tokens": 1, "seq_len": args.seq, "eval_tokens": args.eval_tokens}),
+    windows = load_inputs(make(TrainConfig, {"student": folders["teacher"], "data": folders["data"], "out": "unused",
+                                             "tokens": 1, "seq_len": args.seq, "eval_tokens": args.eval_tokens}),
                           init_ranks()).validation
     space = make_space("fine-layerwise", teacher.config)
     budget = parse_budget("50%", param_count(teacher.config))

@@ -34,8 +34,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from headstart.data.prepare import prepare_data
+from headstart.settings import make
 from headstart.subnet.counts import flops_per_token
-from headstart.train import make_config
+from headstart.train.config import TrainConfig
 from headstart.train.distributed import init_ranks
 from headstart.train.inputs import load_inputs
 from headstart.train.loop import build_run, train_step
@@ -80,7 +81,7 @@ def headstart_step(folders: dict[str, Path], work: Path, batch: int, seq: int, k
     if kd:
         fields |= {"teacher": folders["teacher"], "kd": "forward_kl"}
     ranks = init_ranks()
-    run = build_run(make_config(fields), ranks, load_inputs(make_config(fields), ranks))
+    run = build_run(make(TrainConfig, fields), ranks, load_inputs(make(TrainConfig, fields), ranks))
     return run, lambda i: train_step(run, i)
 
 

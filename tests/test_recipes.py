@@ -9,7 +9,8 @@ import pytest
 
 from headstart.model.checkpoint import decoder_config
 from headstart.pipeline import load_pipeline, plan
-from headstart.train import load_recipe, make_config
+from headstart.settings import make, read_recipe
+from headstart.train.config import TrainConfig
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -43,7 +44,7 @@ def test_a_printed_pipeline_recipe_plans_the_same_steps(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["train.yaml", "quarter-student.yaml"])
 def test_the_scale_teacher_training_recipes_parse(name):
-    make_config(load_recipe(RECIPES / "scale-teacher" / name))
+    make(TrainConfig, read_recipe(TrainConfig, RECIPES / "scale-teacher" / name))
 
 
 @pytest.mark.parametrize("name", ["architecture.json", "quarter-student.json"])

@@ -19,7 +19,9 @@ from headstart.cli.main import main
 from headstart.errors import UsageError
 from headstart.eval.text import evaluate_text
 from headstart.model import load_model
-from headstart.train import make_config, train
+from headstart.settings import make
+from headstart.train import train
+from headstart.train.config import TrainConfig
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "ship_teacher.py"
 SEQ = 32
@@ -47,9 +49,9 @@ def shipped(tmp_path_factory) -> Path:
     assert main(["init", "--architecture", str(root / "architecture.json"), "--tokenizer", str(root / "tokenizer"),
                  "--out", str(root / "init"), "--seed", "0"]) == 0
     for name, steps in (("teacher", 8), ("quarter", 4)):
-        train(make_config({"student": root / "init", "data": data, "out": root / name, "tokens": steps * 8 * SEQ,
-                           "seq_len": SEQ, "batch_size": 8, "micro_batch_size": 8, "eval_every": 4,
-                           "eval_tokens": 256}))
+        train(make(TrainConfig, {"student": root / "init", "data": data, "out": root / name,
+                                 "tokens": steps * 8 * SEQ, "seq_len": SEQ, "batch_size": 8, "micro_batch_size": 8,
+                                 "eval_every": 4, "eval_tokens": 256}))
     done = subprocess.run([sys.executable, str(SCRIPT), str(root / "teacher"), str(root / "shipped"),
                            "--compare", str(root / "quarter")], capture_output=True, text=True,
                           env=subprocess_env(), timeout=300)

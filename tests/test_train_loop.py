@@ -21,8 +21,10 @@ from headstart.cli.main import main
 from headstart.eval import evaluate_windows
 from headstart.model import init_weights, load_model
 from headstart.model.card import read_card_facts
+from headstart.settings import make
 from headstart.subnet.counts import flops_per_token
-from headstart.train import make_config, train
+from headstart.train import train
+from headstart.train.config import TrainConfig
 from headstart.train.distributed import init_ranks
 from headstart.train.inputs import load_inputs
 from headstart.train.loop import build_run, train_step
@@ -43,7 +45,7 @@ def fields(world, out: str, **more) -> dict:
 
 
 def test_a_run_learns_and_leaves_metrics_tensorboard_checkpoints_summary_and_a_hf_model(world):
-    cfg = make_config(fields(world, "ce", schedule="wsd", warmup_fraction=0.25, decay_fraction=0.25))
+    cfg = make(TrainConfig, fields(world, "ce", schedule="wsd", warmup_fraction=0.25, decay_fraction=0.25))
     before = evaluate_windows(load_model(world["student"]), load_inputs(cfg, init_ranks()).validation)
     summary = train(cfg)
     out = world["root"] / "ce"
@@ -77,7 +79,8 @@ def test_a_run_learns_and_leaves_metrics_tensorboard_checkpoints_summary_and_a_h
 
 
 def test_a_kd_run_logs_its_kd_term_and_charges_the_teacher_forward(world):
-    summary = train(make_config(fields(world, "kd", teacher=world["teacher"], kd="symmetric_kl", temperature=2.0)))
+    cfg = make(TrainConfig, fields(world, "kd", teacher=world["teacher"], kd="symmetric_kl", temperature=2.0))
+    summary = train(cfg)
     records = train_records(world["root"] / "kd")
     assert all(r["kd"] > 0 for r in records)
     assert records[0]["loss"] == pytest.approx(0.3 * records[0]["ce"] + 0.7 * records[0]["kd"])
@@ -86,7 +89,7 @@ def test_a_kd_run_logs_its_kd_term_and_charges_the_teacher_forward(world):
 
 
 def test_the_teacher_stays_frozen_in_eval_mode_while_the_student_steps(world):
-    cfg = make_config(fields(world, "frozen", teacher=world["teacher"], kd="forward_kl"))
+    cfg = make(TrainConfig, fields(world, "frozen", teacher=world["teacher"], kd="forward_kl"))
     run = build_run(cfg, init_ranks(), load_inputs(cfg, init_ranks()))
     teacher = run.inputs.teacher
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
@@ -98,7 +101,7 @@ def test_the_teacher_stays_frozen_in_eval_mode_while_the_student_steps(world):
 
 
 def test_random_init_replaces_the_student_weights_by_the_seeded_initialisation(world):
-    cfg = make_config(fields(world, "scratch", random_init=True, seed=5))
+    cfg = make(TrainConfig, fields(world, "scratch", random_init=True, seed=5))
     student = load_inputs(cfg, init_ranks()).student
     expected = load_model(world["student"])
     init_weights(expected, 5)
@@ -109,7 +112,7 @@ def test_random_init_replaces_the_student_weights_by_the_seeded_initialisation(w
 
 
 def test_the_initial_cross_entropy_of_a_seeded_random_student_is_near_uniform(world):
-    summary_records = train(make_config(fields(world, "uniform", random_init=True, tokens=BATCH * SEQ)))
+    summary_records = train(make(TrainConfig, fields(world, "uniform", random_init=True, tokens=BATCH * SEQ)))
     first = train_records(world["root"] / "uniform")[0]
     assert abs(first["ce"] - math.log(VOCAB)) < 0.1 and summary_records["steps"] == 1
 
