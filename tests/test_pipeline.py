@@ -316,3 +316,12 @@ def test_a_run_whose_sweep_or_race_target_reruns_reruns_too(tmp_path):
     _record_file(recipe, sweep).unlink()
     rerun = {name for name, (kept, _) in _decide(recipe, steps).items() if kept is None}
     assert rerun == {"random:sweep lr=0.001", "random:train", "train", "subnet_ce:train", "eval:student"}
+
+
+def test_the_student_distils_with_forward_kl_unless_the_recipe_names_another_loss_or_none(world):
+    def student_kd(**changes) -> str | None:
+        return load_pipeline(recipe(world, "kd-default", **changes)).train.kd
+
+    assert student_kd(train__kd="reverse_kl") == "reverse_kl"
+    assert student_kd(train={"tokens": 1024}) == "forward_kl"  # the best loss of the study's kd-losses
+    assert student_kd(train={"tokens": 1024, "kd": None}) is None  # cross-entropy alone, as asked

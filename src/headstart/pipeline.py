@@ -14,7 +14,8 @@ for this run. The pipeline fills in the fields that join the steps; a recipe tha
                                        best by short trainings like its own (successive halving), not by
                                        untrained perplexity; resumed
     extract     student/               rewritten (cheap, deterministic)
-    train       train/                 resumed from its last checkpoint
+    train       train/                 resumed from its last checkpoint; distils with forward_kl unless
+                                       its section sets kd (`kd: null`: cross-entropy alone)
     eval        eval.json, report.md,  teacher and student on the same held-out windows as training's
                 training_curve.png     validation (train's eval_tokens and seq_len), the student's curve
     baselines   baselines/ARM/         optional: arms trained like the student for comparison (see
@@ -93,6 +94,7 @@ JOINING = {
 # joining fields that name what a step reads
 INPUTS = ("teacher", "data", "importance", "search", "spec", "student", "model")
 TOP = ("out", "teacher", "data", "baselines", "variants", "stop_at_reference")
+STUDENT_KD = "forward_kl"  # the student's KD loss where train.kd is not given (`kd: null` is CE): kd-losses' best
 RECIPE_HELP = "a YAML or JSON file: out, teacher, and a section per step (see `headstart run --help`)"
 
 
@@ -175,6 +177,7 @@ def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[st
         raise UsageError(f"{where} gives the search no budget", "add `budget: 25%` (or 50M) under search")
     if sections["train"].get("tokens") is None:
         raise UsageError(f"{where} gives training no token budget", "add `tokens: 10M` under train")
+    sections["train"].setdefault("kd", STUDENT_KD)
     train = dataclasses.asdict(TrainConfig(**sections["train"]))
     arms = parse_arms(raw.get("baselines"), raw.get("variants"), train, where)
     stop = raw.get("stop_at_reference", False)
