@@ -168,7 +168,7 @@ def _like_train(name: str, help: str | None = None) -> Any:
     """A SelectConfig field that each candidate's TrainConfig gets: its default and help, as `headstart train`
     has them (SelectConfig.TRAINING lists them)."""
     like = TrainConfig.__dataclass_fields__[name]
-    return field(default=like.default, metadata=like.metadata | {"help": help or like.metadata["help"], "train": 1})
+    return field(default=like.default, metadata=like.metadata | {"help": help or like.metadata["help"], "train": True})
 
 
 @dataclass
