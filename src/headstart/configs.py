@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from headstart.assets.catalog import GROUPS
 from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
-from headstart.model.hub import PUSH_HELP
+from headstart.model.hub import PUSH_HELP, check_repo_id
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
 from headstart.settings import DEVICE_HELP, Config, command_line, setting
@@ -232,14 +232,6 @@ MODEL_OUT_HELP = ("Hugging Face folder to write; an earlier headstart model ther
 OVERWRITE_HELP = "replace an existing --out folder that headstart did not write (never a file)"
 
 
-def check_push_repo(repo: str | None) -> None:
-    """A --push-to-hub repo id, checked before any work (so `headstart run` refuses a bad one before any step)."""
-    if repo:
-        from headstart.model.hub import check_repo_id
-
-        check_repo_id(repo)
-
-
 def is_headstart_model(folder: Path) -> bool:
     """A model folder headstart wrote (its config.json says so): what extract and init may replace unasked."""
     try:
@@ -269,7 +261,7 @@ class ExtractConfig(Config):
     def check(self) -> None:
         super().check()
         check_model_out(self.out, self.overwrite)
-        check_push_repo(self.push_to_hub)
+        check_repo_id(self.push_to_hub)
 
 
 @dataclass

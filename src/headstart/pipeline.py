@@ -69,9 +69,9 @@ from headstart.configs import (
     PrepareConfig,
     SearchConfig,
     SelectConfig,
-    check_push_repo,
 )
 from headstart.errors import UsageError
+from headstart.model.hub import check_repo_id
 from headstart.search.journal import JOURNAL, read_header
 from headstart.settings import closest, make, parse_fields, read_mapping
 from headstart.train.config import TrainConfig
@@ -407,7 +407,7 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
     steps = plan(recipe)
     for step in steps:
         step.config.check()  # every value and output, before hours of the steps before it
-    check_push_repo(recipe.train.push_to_hub)  # the student's, pushed at the end (_push_student)
+    check_repo_id(recipe.train.push_to_hub)  # the student's, pushed at the end (_push_student)
     _check_same_teacher(recipe)
     # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
     decisions = _decide(recipe, steps)

@@ -13,10 +13,13 @@ from headstart.errors import UsageError
 PUSH_HELP = "also upload the written model folder to this Hugging Face hub repo (needs a network and `hf auth login`)"
 
 
-def check_repo_id(repo_id: str) -> None:
-    """A malformed id is refused before any work is done."""
+def check_repo_id(repo_id: str | None) -> None:
+    """A malformed id is refused before any work is done (so `headstart run` refuses one before any step);
+    None is nothing to push."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+    if repo_id is None:
+        return
     try:
         validate_repo_id(repo_id)
     except HFValidationError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from headstart.errors import UsageError
-from headstart.model.hub import PUSH_HELP
+from headstart.model.hub import PUSH_HELP, check_repo_id
 from headstart.settings import DEVICE_HELP, Config, setting
 from headstart.train.fused_kd import KD_KERNELS, check_liger_available, check_liger_loss
 from headstart.train.losses import parse_kd_loss
@@ -82,11 +82,10 @@ class TrainConfig(Config):
 
     def check(self) -> None:
         from headstart.atomic import check_out_writable
-        from headstart.configs import check_push_repo
 
         super().check()
         check_out_writable(self.out)
-        check_push_repo(self.push_to_hub)
+        check_repo_id(self.push_to_hub)
         if self.kd is not None and self.kd_kernel == "liger":
             check_liger_available()
 
