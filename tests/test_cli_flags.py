@@ -104,3 +104,19 @@ def test_a_step_recorded_before_a_field_was_added_is_kept(tmp_path):
     assert {why for _, why in decisions.values()} == {"unchanged since it finished; kept"}
     changed = dataclasses.replace(steps[2], config=dataclasses.replace(steps[2].config, device="cpu"))
     assert _decide(recipe, [changed])["train"][1].startswith("rerunning: changed device 'auto' -> 'cpu';")
+
+
+def test_a_config_is_made_again_from_its_command_line_in_any_word_order():
+    from headstart.configs import PrepareConfig
+    from headstart.settings import from_command_line, make
+
+    cfg = make(PrepareConfig, {"input": ["a.txt", "b/"], "out": "data", "tokenizer": "gpt2", "val_docs": ["x*.txt"],
+                               "max_tokens": "2M", "workers": 3})
+    assert "--workers" not in cfg.command_line()  # not part of what the data is
+    assert from_command_line(PrepareConfig, cfg.command_line()) == dataclasses.replace(cfg, workers=None)
+    # an earlier version's manifest line: another word order, the defaults spelled out
+    earlier = ("headstart prepare --tokenizer gpt2 --input a.txt b/ --out data --text-field text --seed 0 "
+               "--val-docs 'x*.txt' --max-tokens 2000000")
+    assert from_command_line(PrepareConfig, earlier) == dataclasses.replace(cfg, workers=None)
+    with pytest.raises(UsageError, match="is not a command of PrepareConfig"):
+        from_command_line(PrepareConfig, "headstart prepare --input a.txt --out data --colour blue")

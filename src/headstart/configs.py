@@ -81,8 +81,8 @@ class PrepareConfig(Config):
         check_out_writable(self.out)
 
     def command_line(self) -> str:
-        """The command as the user could re-run it: the manifest's created_by, which a rerun compares (--workers
-        left out: it is not part of what the data is)."""
+        """The command as the user could re-run it: the manifest's created_by, which a pipeline's rerun reads back
+        (settings.from_command_line) and compares; --workers left out: it is not part of what the data is."""
         return command_line(self, "prepare", leave_out=("workers",))
 
 

@@ -73,7 +73,7 @@ from headstart.configs import (
 from headstart.errors import UsageError
 from headstart.model.hub import check_repo_id
 from headstart.search.journal import JOURNAL, read_header
-from headstart.settings import closest, make, parse_fields, read_mapping
+from headstart.settings import closest, from_command_line, make, parse_fields, read_mapping
 from headstart.train.config import TrainConfig
 from headstart.train.distributed import Ranks, close_ranks, init_ranks, wait_for_main, waiting_group
 
@@ -301,7 +301,11 @@ def _resolved(ranks: Ranks, step: Step) -> Any:
 def _already_prepared(cfg: PrepareConfig) -> bool:
     """The same command, and the tokenizer it names unchanged (a teacher replaced in its folder re-prepares)."""
     manifest = _read_record(Path(cfg.out) / "manifest.json")
-    if manifest is None or manifest.get("created_by") != cfg.command_line():
+    try:  # the manifest's command as a config: the words of an earlier version's line compare by what they set
+        made_by = from_command_line(PrepareConfig, manifest["created_by"]) if manifest else None
+    except (UsageError, KeyError, TypeError):
+        return False
+    if made_by is None or dataclasses.replace(made_by, workers=cfg.workers) != cfg:
         return False
     if cfg.tokenizer is None:  # trained by the command itself
         return True

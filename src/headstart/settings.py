@@ -134,6 +134,21 @@ def command_line(cfg: Any, command: str, leave_out: tuple[str, ...] = ()) -> str
     return shlex.join(words)
 
 
+def from_command_line(cls: type[C], words: str) -> C:
+    """The config a `headstart COMMAND --flag value ...` line (command_line's) makes, whatever its words' order."""
+    import shlex
+
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    add_flags(parser, cls)
+    try:
+        args, extra = parser.parse_known_args(shlex.split(words)[2:])
+    except (argparse.ArgumentError, ValueError) as err:
+        extra = [str(err)]
+    if extra:
+        raise UsageError(f"{words!r} is not a command of {cls.__name__} ({' '.join(extra)})", "run it again")
+    return make(cls, given(args, cls), words)
+
+
 class Config:
     """Base of the configs: validate() checks the `required` and `positive` fields (a subclass adds its own
     checks); check() is validate() and, in a subclass that writes, what can be checked of its outputs."""
