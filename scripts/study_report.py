@@ -1,10 +1,12 @@
 """results/study/report.md: the study's runs (recipes/study/*.yaml, run by recipes/study/run.sh) in one report.
 
-Each run's own comparison (eval.json, written by `headstart run`) is shown as it is; runs without a
-from-scratch arm of their own (the analyses) race to the headline's from-scratch arm at the same
-percentage and token count (the best run of its learning-rate sweep, for the shorter analyses), which
-trained on the same data order, seed and schedule.
-A run not yet made is listed as such. Run from the repository root: python scripts/study_report.py
+Each run's own comparison (eval.json, written by `headstart run`) is shown as it is. A run races to its
+from-scratch arm's final perplexity; the analyses, which train every arm for 1M tokens and have none (a
+from-scratch model that short is far from its plateau, and a sub-network starts below its final perplexity),
+race to a reference of their own on the same data order, seed and schedule: a run's sub-network trained on
+CE alone (does the KD setting pay against no KD?), and in a table over runs, its first run's student (the
+default's: does another space or objective beat it?). A run not yet made is listed as such. Run from the
+repository root: python scripts/study_report.py
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ from headstart.train.metrics import read_metrics
 SECTIONS = {  # title -> (runs, what it answers)
     "Headline": (["headline-25", "headline-25-seed1", "headline-50", "headline-50-seed1", "headline-25-20m"],
                  "tokens and FLOPs a searched, distilled student saves against a tuned from-scratch model"),
-    "Search-space granularity": ([f"granularity-{s}" for s in ("coarse-uniform", "coarse-layerwise", "fine-uniform",
-                                                                 "fine-layerwise", "layers")],
-                                 "which space to search, at equal evaluations"),
+    "Search-space granularity": ([f"granularity-{s}" for s in ("fine-layerwise", "coarse-uniform", "coarse-layerwise",
+                                                                 "fine-uniform", "layers")],
+                                 "which space to search, at equal evaluations (raced to the default's student, "
+                                 "fine-layerwise)"),
     "Search objective": (["granularity-fine-layerwise", "objective-importance", "objective-magnitude"],
-                         "untrained perplexity against the importance and magnitude proxies"),
+                         "untrained perplexity (the default) against the importance and magnitude proxies, raced to "
+                         "the perplexity objective's student"),
     "Multi-fidelity selection": (["headline-25", "select-25"], "whether the student chosen by short trainings "
                                  "(`headstart select`, successive halving) trains faster than the search's best"),
-    "KD losses": (["kd-losses"], "which divergence to distil with"),
-    "When does KD pay per FLOP": (["kd-per-flop"], "KD for part of training, and the KD weight"),
+    "KD losses": (["kd-losses"], "which divergence to distil with, raced to the sub-network on CE alone"),
+    "When does KD pay per FLOP": (["kd-per-flop"], "KD for part of training, and the KD weight, raced to the "
+                                  "sub-network on CE alone"),
 }
 # one table over runs, one row per run's student
 CROSS_RUN = ("Search-space granularity", "Search objective", "Multi-fidelity selection")
@@ -56,32 +61,14 @@ def _student_row(result: dict[str, Any]) -> dict[str, Any]:
             "run": steps["train"]["out"]}
 
 
-def _reference(runs: Path, result: dict[str, Any]) -> ArmRuns | None:
-    """The from-scratch arm at the run's budget and token count: the headline's, or the best run of its
-    learning-rate sweep (which trained at the analyses' shorter budget, on the same data order and seed)."""
-    budget = result["steps"]["search"]["best"]["params"] / result["teacher"]["params"]
-    headline = _load(runs, "headline-25" if budget < 0.375 else "headline-50")
-    if not headline or "random" not in (headline.get("comparison") or {}).get("arms", {}):
-        return None
-    row = headline["comparison"]["arms"]["random"]
-    if row["tokens"] == result["student"]["tokens"]:
-        return _arm(row, "random", f"{row['label']} (of the headline)")
-    if row.get("sweep"):  # the sweep asked for sweep_tokens; its runs trained the whole steps that hold them
-        best = min(row["sweep"], key=row["sweep"].get)
-        folder = Path(row["run"]).parent / f"sweep-lr{float(best):g}"
-        if json.loads((folder / "summary.json").read_text())["tokens"] == result["student"]["tokens"]:
-            return ArmRuns("random", f"{row['label']} (the headline's sweep)", row["params"], {best: folder})
-    return None
-
-
-def _cross_run_reference(runs: Path, done: dict[str, dict[str, Any]]) -> tuple[list[ArmRuns], str]:
+def _cross_run_reference(done: dict[str, dict[str, Any]]) -> tuple[list[ArmRuns], str]:
     """The from-scratch arms of a table over runs, and the one to race to. Runs that trained their own (each of
     its student's architecture) each show it, and the race is to the highest of their final perplexities,
-    which every one of their students, stopped at its own, reached; others race to the headline's."""
+    which every one of their students, stopped at its own, reached; others race to the first run's student."""
     own = {n: r["comparison"]["arms"]["random"] for n, r in done.items()
            if "random" in (r.get("comparison") or {}).get("arms", {})}
     if not own:
-        return [a for a in [_reference(runs, next(iter(done.values())))] if a is not None], "random"
+        return [], next(iter(done))
     arms = [_arm(row, f"random:{n}", f"from scratch, {n}'s architecture") for n, row in own.items()]
     return arms, f"random:{max(own, key=lambda n: own[n]['perplexity'])}"
 
@@ -92,9 +79,9 @@ def _reads_a_cache(arm: ArmRuns) -> bool:
                for r in read_metrics(folder / "metrics.jsonl"))
 
 
-def _recompare(runs: Path, result: dict[str, Any]) -> dict[str, Any] | None:
-    """A run's comparison made again from its arms' curves, with the sweep's from-scratch arm as the reference
-    when the run has none of its own; each arm keeps the learning-rate sweep the run recorded."""
+def _recompare(result: dict[str, Any]) -> dict[str, Any] | None:
+    """A run's comparison made again from its arms' curves, raced to its from-scratch arm, else to its sub-network
+    on CE alone (an analysis), else to its student; each arm keeps the learning-rate sweep the run recorded."""
     rows = (result.get("comparison") or {}).get("arms", {})
     if not rows:
         return None
@@ -102,9 +89,7 @@ def _recompare(runs: Path, result: dict[str, Any]) -> dict[str, Any] | None:
     arms += [dataclasses.replace(arm, name=f"{arm.name}_shared", count_cache=False,
                                  label=f"{arm.label}, its cache's fill counted once where it was filled")
              for arm in arms if _reads_a_cache(arm)]
-    if "random" not in rows:
-        arms = [a for a in [_reference(runs, result)] if a is not None] + arms
-    comparison = compare(arms, "random")
+    comparison = compare(arms, next(name for name in ("random", "subnet_ce", "student") if name in rows))
     for name, row in rows.items():
         comparison["arms"][name]["sweep"] = row.get("sweep")
     return comparison
@@ -166,7 +151,7 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
     text = [f"## {title}\n\nWhat it answers: {question}.\n"]
     raw: dict[str, Any] = {}
     if title in CROSS_RUN and done:
-        arms, reference = _cross_run_reference(runs, done)
+        arms, reference = _cross_run_reference(done)
         for n, r in done.items():
             arms.append(_arm(_student_row(r), n, f"{n}: untrained {r['subnetwork']['perplexity_untrained']:.2f}"))
             spent = (r["steps"].get("select") or {}).get("compute")
@@ -182,7 +167,7 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
         text.append(f"\n![tokens]({plot.name}/comparison_tokens.png) ![FLOPs]({plot.name}/comparison_flops.png)\n")
     else:
         for name, result in done.items():
-            comparison = _recompare(runs, result)
+            comparison = _recompare(result)
             raw[name] = comparison
             text.append(f"### {name}\n\nTeacher perplexity {result['teacher']['perplexity']:.2f} on "
                         f"{result['tokens_scored']:,} held-out tokens; {_schedule(result)}; trained on "
@@ -233,8 +218,9 @@ def main() -> None:
     header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
               "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "
-              "forward. Ratios are the tokens (FLOPs) the from-scratch arm needed to first reach its own final "
-              "perplexity over those the arm needed to first reach it.\n")
+              "forward. Ratios are the tokens (FLOPs) the reference arm (from scratch, where a run has one; each table "
+              "names its own) needed to first reach its own final perplexity over those the arm needed to first "
+              "reach it.\n")
     write_text_atomic(out / "report.md", header + "\n" + "\n".join(parts))
     write_json_atomic(out / "study.json", raw)
     print(f"wrote {out / 'report.md'}")

@@ -1,4 +1,5 @@
-"""scripts/study_report.py: each run's comparison as it is, and runs without a from-scratch arm raced to the sweep's."""
+"""scripts/study_report.py: each run's comparison as it is; runs without a from-scratch arm raced to a reference of
+their own (the sub-network on CE alone, or a table's first run)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
         folder = runs / name / arm / "train"
         folder.mkdir(parents=True)
         lines = [{"step": i, "val_loss": 0.0, "val_ppl": p, "tokens": 1000 * i, "student_flops": 3e9 * i,
-                  "teacher_flops": (4e9 * i if arm not in ("random", "cached") else 0.0),
+                  "teacher_flops": (4e9 * i if arm not in ("random", "subnet_ce", "cached") else 0.0),
                   "cached_teacher_flops": 4e9 * i if arm == "cached" else 0.0} for i, p in enumerate(ppls)]
         (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
         rows[arm] = {"label": arm, "params": 2e6, "lr": "0.002", "run": str(folder), "tokens": lines[-1]["tokens"],
@@ -31,7 +32,7 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
     (runs / name / "eval.json").write_text(json.dumps(result))
 
 
-def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_scratch_arm(tmp_path):
+def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their_own(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
     fake_run(runs, "headline-25-seed1", {"random": [1000.0, 300.0, 100.0], "student": [150.0, 90.0, 70.0]}, True)
@@ -40,8 +41,10 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     selected = json.loads((runs / "select-25" / "eval.json").read_text())
     selected["steps"]["select"] = {"compute": {"tokens": 500, "flops": 1.5e9}}
     (runs / "select-25" / "eval.json").write_text(json.dumps(selected))
-    fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0], "js": [200.0, 150.0, 110.0],
-                                 "cached": [200.0, 100.0, 70.0]}, False)
+    fake_run(runs, "kd-losses", {"subnet_ce": [200.0, 150.0, 100.0], "student": [200.0, 100.0, 70.0],
+                                 "js": [200.0, 150.0, 110.0], "cached": [200.0, 100.0, 70.0]}, False)
+    fake_run(runs, "granularity-fine-layerwise", {"student": [200.0, 100.0, 80.0]}, False)
+    fake_run(runs, "granularity-coarse-uniform", {"student": [150.0, 80.0, 70.0]}, False)
     (runs / "halving-25").mkdir()
     (runs / "halving-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
     (runs / "halving-25" / "halving.png").write_bytes(b"png")
@@ -51,14 +54,18 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     report = (out / "report.md").read_text()
     # the headline's student reaches 100 between its points 0 (200) and 1 (80): log-interpolated
     assert "| student | 2.00M | 0.002 | 60.00 | 756 |" in report
-    # kd-losses had no from-scratch arm: it races to the headline's, and js never gets there
-    assert "| random (of the headline) | 2.00M | 0.002 | 100.00 | 2K | 1.00x |" in report
-    assert "| student | 2.00M | 0.002 | 70.00 | 1K | 2.00x |" in report
+    # kd-losses had no from-scratch arm: it races to its sub-network on CE alone, and js never gets there
+    assert "| subnet_ce | 2.00M | 0.002 | 100.00 | 2K | 1.00x | 6G | 1.00x |" in report
+    assert "| student | 2.00M | 0.002 | 70.00 | 1K | 2.00x | 7G | 0.86x |" in report
     assert "| js | 2.00M | 0.002 | 110.00 | not reached | - |" in report
     # an arm that read a logit cache: once as charged (the cache's fill too), once with the fill counted elsewhere
     assert "| cached | 2.00M | 0.002 | 70.00 | 1K | 2.00x | 7G | 0.86x |" in report
     assert "| cached, its cache's fill counted once where it was filled | 2.00M | 0.002 | 70.00 | 1K | 2.00x | 3G | " \
            "2.00x |" in report
+    # a table over runs without from-scratch arms races to its first run's student (the default's); the coarse
+    # space's student reaches 80, the default's final perplexity, at its point 1 (1,000 tokens)
+    assert "| granularity-fine-layerwise: untrained 200.00 | 2.00M | 0.002 | 80.00 | 2K | 1.00x |" in report
+    assert "| granularity-coarse-uniform: untrained 150.00 | 2.00M | 0.002 | 70.00 | 1K | 2.00x |" in report
     assert "Not yet run: headline-50, headline-50-seed1" in report
     # select-25 and headline-25 each raced a from-scratch arm of their own student's architecture: the table
     # over both races to the higher final perplexity (110, select-25's), which every student reached; the
@@ -79,31 +86,3 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_the_headlines_from_
     assert (out / "kd-losses" / "comparison_tokens.png").is_file()
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0
 
-
-def test_a_shorter_analysis_races_the_best_run_of_the_headlines_sweep_whatever_its_planned_budget(tmp_path):
-    """The sweep asked for `sweep_tokens: 1M`, and its runs trained the whole steps holding them (1,007,616 at a
-    batch of 8,192): an analysis of that schedule races its best run."""
-    runs, out = tmp_path / "runs", tmp_path / "results"
-    fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
-    result = json.loads((runs / "headline-25" / "eval.json").read_text())
-    result["comparison"]["arms"]["random"] |= {"sweep": {"0.002": 150.0, "0.004": 170.0}, "sweep_tokens": 1000}
-    (runs / "headline-25" / "eval.json").write_text(json.dumps(result))
-    sweep = runs / "headline-25" / "random" / "sweep-lr0.002"
-    sweep.mkdir()
-    points = [(0, 1000.0), (504, 400.0), (1008, 150.0)]
-    (sweep / "metrics.jsonl").write_text("".join(json.dumps(
-        {"step": i, "val_ppl": p, "tokens": t, "student_flops": 3e6 * t, "teacher_flops": 0.0}) + "\n"
-        for i, (t, p) in enumerate(points)))
-    (sweep / "summary.json").write_text(json.dumps({"tokens": 1008, "val_ppl": 150.0}))
-    fake_run(runs, "kd-losses", {"student": [200.0, 100.0, 70.0]}, False)
-    metrics = runs / "kd-losses" / "student" / "train" / "metrics.jsonl"  # 1,008 tokens, not fake_run's 2,000
-    rows = [json.loads(line) | {"tokens": 504 * i} for i, line in enumerate(metrics.read_text().splitlines())]
-    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    analysis = json.loads((runs / "kd-losses" / "eval.json").read_text())
-    analysis["student"]["tokens"] = 1008
-    (runs / "kd-losses" / "eval.json").write_text(json.dumps(analysis))
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
-                           "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    report = (out / "report.md").read_text()
-    assert "| random (the headline's sweep) | 2.00M | 0.002 | 150.00 | 1.01K | 1.00x |" in report
