@@ -33,6 +33,10 @@ SECTIONS = {  # title -> (runs, what it answers)
     "Search objective": (["granularity-fine-layerwise", "objective-importance", "objective-magnitude"],
                          "untrained perplexity (the default) against the importance and magnitude proxies, raced to "
                          "the perplexity objective's student"),
+    "Importance seeding": (["granularity-fine-layerwise", "kd-losses"],
+                           "whether seeding the search with the sub-network importance scores choose finds a student "
+                           "that trains better: kd-losses' student is headline-25's seeded search (the same space "
+                           "and evaluations), trained like the unseeded granularity-fine-layerwise"),
     "Multi-fidelity selection": (["headline-25", "select-25"], "whether the student chosen by short trainings "
                                  "(`headstart select`, successive halving) trains faster than the search's best"),
     "KD losses": (["kd-losses"], "which divergence to distil with, raced to the sub-network on CE alone"),
@@ -40,7 +44,7 @@ SECTIONS = {  # title -> (runs, what it answers)
                                   "sub-network on CE alone"),
 }
 # one table over runs, one row per run's student
-CROSS_RUN = ("Search-space granularity", "Search objective", "Multi-fidelity selection")
+CROSS_RUN = ("Search-space granularity", "Search objective", "Importance seeding", "Multi-fidelity selection")
 
 
 def _load(runs: Path, name: str) -> dict[str, Any] | None:
