@@ -27,9 +27,11 @@ SECTIONS = {  # title -> (runs, what it answers)
     "Headline": (["headline-25", "headline-25-seed1", "headline-50", "headline-50-seed1", "headline-25-20m"],
                  "tokens and FLOPs a searched, distilled student saves against a tuned from-scratch model"),
     "Search-space granularity": ([f"granularity-{s}" for s in ("fine-layerwise", "coarse-uniform", "coarse-layerwise",
-                                                                 "fine-uniform", "layers")],
+                                                                 "fine-uniform")],
                                  "which space to search, at equal evaluations (raced to the default's student, "
-                                 "fine-layerwise)"),
+                                 "fine-layerwise); the layers space cannot reach 25% of this teacher"),
+    "Search-space granularity at 50%": (["granularity-fine-layerwise-50", "granularity-layers-50"],
+                                        "whole layers dropped (the layers space) against the default space"),
     "Search objective": (["granularity-fine-layerwise", "objective-importance", "objective-magnitude"],
                          "untrained perplexity (the default) against the importance and magnitude proxies, raced to "
                          "the perplexity objective's student"),
@@ -44,7 +46,8 @@ SECTIONS = {  # title -> (runs, what it answers)
                                   "sub-network on CE alone"),
 }
 # one table over runs, one row per run's student
-CROSS_RUN = ("Search-space granularity", "Search objective", "Importance seeding", "Multi-fidelity selection")
+CROSS_RUN = ("Search-space granularity", "Search-space granularity at 50%", "Search objective", "Importance seeding",
+             "Multi-fidelity selection")
 
 
 def _load(runs: Path, name: str) -> dict[str, Any] | None:
@@ -60,9 +63,9 @@ def _student_row(result: dict[str, Any]) -> dict[str, Any]:
     """The student of a run as a comparison row, whether or not the run had arms."""
     if result.get("comparison"):
         return result["comparison"]["arms"]["student"]
-    steps = result["steps"]
-    return {"label": "student", "params": result["subnetwork"]["params"], "lr": "recipe",
-            "run": steps["train"]["out"]}
+    run = result["steps"]["train"]["out"]
+    lr = json.loads((Path(run) / "train_config.json").read_text())["lr"]
+    return {"label": "student", "params": result["subnetwork"]["params"], "lr": lr, "run": run}
 
 
 def _cross_run_reference(done: dict[str, dict[str, Any]]) -> tuple[list[ArmRuns], str]:

@@ -102,7 +102,8 @@ def test_a_step_recorded_before_a_field_was_added_is_kept(tmp_path):
         Path(step.config.out if hasattr(step.config, "out") else tmp_path).mkdir(parents=True, exist_ok=True)
     decisions = _decide(recipe, steps)
     assert {why for _, why in decisions.values()} == {"unchanged since it finished; kept"}
-    changed = dataclasses.replace(steps[2], config=dataclasses.replace(steps[2].config, device="cpu"))
+    train = next(step for step in steps if step.name == "train")
+    changed = dataclasses.replace(train, config=dataclasses.replace(train.config, device="cpu"))
     assert _decide(recipe, [changed])["train"][1].startswith("rerunning: changed device 'auto' -> 'cpu';")
 
 

@@ -27,7 +27,7 @@ def load_estimate():
 def test_a_gpu_recipe_plans_and_parses_every_step(name):
     recipe = load_pipeline(FOLDER / name)
     steps = plan(recipe)
-    assert [step.name for step in steps] == ["prepare", "search", "extract", "train", "eval", "eval"]
+    assert [step.name for step in steps] == ["prepare", "importance", "search", "extract", "train", "eval", "eval"]
     for step in steps:
         step.config.validate()
         cfg = step.config

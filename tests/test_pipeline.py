@@ -325,3 +325,14 @@ def test_the_student_distils_with_forward_kl_unless_the_recipe_names_another_los
     assert student_kd(train__kd="reverse_kl") == "reverse_kl"
     assert student_kd(train={"tokens": 1024}) == "forward_kl"  # the best loss of the study's kd-losses
     assert student_kd(train={"tokens": 1024, "kd": None}) is None  # cross-entropy alone, as asked
+
+
+def test_importance_seeds_the_search_unless_the_recipe_says_importance_false(world):
+    seeded = load_pipeline(recipe(world, "seeded"))
+    steps = {step.name: step for step in plan(seeded)}
+    assert steps["search"].config.importance == str(world["root"] / "seeded" / "importance" / "importance.json")
+    assert "importance" in steps
+    unseeded = load_pipeline(recipe(world, "unseeded", importance=False))
+    steps = {step.name: step for step in plan(unseeded)}
+    assert "importance" not in steps and steps["search"].config.importance is None
+    assert unseeded.to_dict()["importance"] is False and load_pipeline(unseeded.to_dict()) == unseeded

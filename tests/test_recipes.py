@@ -19,7 +19,7 @@ def test_the_demo_pipeline_recipe_plans_every_step():
     recipe = load_pipeline(RECIPES / "demo.yaml")
     steps = plan(recipe)
     assert [step.name for step in steps] == [
-        "prepare", "search", "extract", "train", "random:train lr=0.002", "random:train lr=0.004",
+        "prepare", "importance", "search", "extract", "train", "random:train lr=0.002", "random:train lr=0.004",
         "random:train lr=0.008", "subnet_ce:train", "eval", "eval"]
     for step in steps:
         step.config.validate()

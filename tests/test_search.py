@@ -13,6 +13,7 @@ from headstart.errors import UsageError
 from headstart.eval import scoring_windows
 from headstart.model import load_model
 from headstart.search import PerplexityObjective, ProxyObjective, SearchConfig, non_dominated, run_search
+from headstart.search.journal import read_header
 from headstart.search.pareto import dominates, nsga2_rank
 from headstart.search.run import importance_seed
 from headstart.search.strategies import StrategySettings
@@ -185,6 +186,25 @@ def test_importance_scores_seed_the_search(setup, tmp_path, capsys):
     space = make_space("fine-layerwise", teacher.config)
     budget = parse_budget("50%", param_count(teacher.config))
     assert load_spec_from(first, teacher) == importance_seed(space, budget, scores, 0)[0]
+
+
+def test_by_default_the_search_scores_the_teacher_itself_and_none_leaves_it_unseeded(setup, tmp_path):
+    from headstart.configs import ImportanceConfig
+
+    data, teacher_dir = setup
+    assert main(cli_search(setup, tmp_path / "auto", "--budget", "50%")) == 0
+    # the same scores as `headstart importance` on the train windows the search reads
+    assert main(["importance", "--teacher", str(teacher_dir), "--data", str(data), "--out", str(tmp_path / "imp"),
+                 "--tokens", str(ImportanceConfig.tokens), "--seq-len", "32"]) == 0
+    teacher = load_model(teacher_dir)
+    scores = Importance.from_dict(json.loads((tmp_path / "imp/importance.json").read_text())["activation"])
+    space = make_space("fine-layerwise", teacher.config)
+    seed = importance_seed(space, parse_budget("50%", param_count(teacher.config)), scores, 0)[0]
+    assert load_spec_from(journal(tmp_path / "auto")[0], teacher) == seed
+    assert main(cli_search(setup, tmp_path / "none", "--budget", "50%", "--importance", "none")) == 0
+    assert seed not in [load_spec_from(r, teacher) for r in journal(tmp_path / "none")]
+    headers = [read_header(tmp_path / o / "journal.jsonl") for o in ("auto", "none")]
+    assert [h["importance"] for h in headers] == ["auto", None]
 
 
 class BarRecorder:

@@ -67,7 +67,7 @@ def test_a_recipes_select_section_trains_candidates_like_the_student_and_extract
            "train": {"kd": "reverse_kl", "tokens": 4096, "seq_len": 16, "batch_size": 4, "micro_batch_size": 4,
                      "lr": 0.003, "eval_tokens": 128}}
     steps = {step.name: step for step in plan(load_pipeline(raw))}
-    assert list(steps)[:3] == ["search", "select", "extract"]
+    assert list(steps)[:4] == ["importance", "search", "select", "extract"]
     select = steps["select"].config
     assert (select.search, select.out) == (str(tmp_path / "run" / "search"), str(tmp_path / "run" / "select"))
     assert (select.kd, select.lr, select.seq_len, select.eval_tokens, select.candidates) == (

@@ -43,8 +43,12 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
     (runs / "select-25" / "eval.json").write_text(json.dumps(selected))
     fake_run(runs, "kd-losses", {"subnet_ce": [200.0, 150.0, 100.0], "student": [200.0, 100.0, 70.0],
                                  "js": [200.0, 150.0, 110.0], "cached": [200.0, 100.0, 70.0]}, False)
-    fake_run(runs, "granularity-fine-layerwise", {"student": [200.0, 100.0, 80.0]}, False)
-    fake_run(runs, "granularity-coarse-uniform", {"student": [150.0, 80.0, 70.0]}, False)
+    for name, ppls in (("granularity-fine-layerwise", [200.0, 100.0, 80.0]), ("granularity-coarse-uniform",
+                                                                            [150.0, 80.0, 70.0])):
+        fake_run(runs, name, {"student": ppls}, False)  # a run without arms: no comparison, its lr in train_config
+        result = json.loads((runs / name / "eval.json").read_text()) | {"comparison": None}
+        (runs / name / "eval.json").write_text(json.dumps(result))
+        (runs / name / "student" / "train" / "train_config.json").write_text(json.dumps({"lr": 0.002}))
     (runs / "halving-25").mkdir()
     (runs / "halving-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
     (runs / "halving-25" / "halving.png").write_bytes(b"png")

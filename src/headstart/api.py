@@ -175,14 +175,26 @@ class SearchResult(Result):
                 f"{best['params'] / 1e6:.2f}M parameters -> {self.best_json}")
 
 
-def _read_importance(path: str):
-    from headstart.subnet.importance import Importance
+def _seed_scores(cfg: SearchConfig, teacher: Any, device: Any) -> Any:
+    """The activation scores of the search's --importance: read from an importance.json, or (auto) scored here on
+    as many train tokens as `headstart importance` reads by default; None for an unseeded search."""
+    from headstart.eval import scoring_windows
+    from headstart.runtime import compute_autocast
+    from headstart.subnet.importance import Importance, activation_importance
 
+    if cfg.importance is None:
+        return None
+    if cfg.importance == "auto":
+        windows = scoring_windows(teacher, cfg.data, "train", ImportanceConfig.tokens, cfg.seq_len,
+                                  what=f"teacher {cfg.teacher}")
+        with compute_autocast(device, cfg.precision):
+            return activation_importance(teacher, windows.to(device), cfg.batch_size)
     try:
-        return Importance.from_dict(json.loads(Path(path).read_text())["activation"])
+        return Importance.from_dict(json.loads(Path(cfg.importance).read_text())["activation"])
     except (OSError, json.JSONDecodeError, KeyError) as err:
-        raise UsageError(f"{path} is not an importance.json ({type(err).__name__})",
-                         "write it with `headstart importance --teacher T --data D --out DIR`") from None
+        raise UsageError(f"{cfg.importance} is not an importance.json ({type(err).__name__})",
+                         "write it with `headstart importance --teacher T --data D --out DIR`, or pass --importance "
+                         "auto") from None
 
 
 def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
@@ -219,7 +231,7 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
                                    objective=cfg.objective, cost=cfg.cost, tokens=cfg.tokens,
                                    seq_len=windows.shape[1] - 1, batch_size=cfg.batch_size, layers=cfg.layers,
                                    multiple=cfg.multiple, seed=cfg.seed, settings=cfg.strategy_settings())
-        scores = _read_importance(cfg.importance) if cfg.importance else None
+        scores = _seed_scores(cfg, teacher, device)
         if cfg.objective == "perplexity":
             objective = PerplexityObjective(teacher, windows, cfg.batch_size, cfg.precision)
         elif cfg.objective == "magnitude":
@@ -231,7 +243,8 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
         header = {"teacher": str(teacher.source_dir), "teacher_weights": weights_fingerprint(teacher),
                   "data": str(Path(cfg.data).resolve()), "data_identity": data_identity(load_manifest(cfg.data)),
                   "budget": [budget.lo, budget.hi], **settings.to_dict(),
-                  "importance": str(Path(cfg.importance).resolve()) if cfg.importance else None}
+                  "importance": cfg.importance if cfg.importance in (None, "auto") else
+                  str(Path(cfg.importance).resolve())}
         if cfg.precision != "auto":  # a journal of the default precision keeps the identity it had before
             header["precision"] = cfg.precision
         summary = run_search(teacher, space, budget, objective, settings, cfg.out, header, ranks.rank,

@@ -123,9 +123,10 @@ class SearchConfig(Config):
     evals: int = setting(100, "candidates to evaluate")
     objective: str = setting("perplexity", "perplexity of the untrained sub-network (the paper's), or a proxy",
                              OBJECTIVES)
-    importance: str | None = setting(None, "importance.json (`headstart importance` on this teacher): seeds the "
-                                     "search with the sub-network its scores choose, and is the proxy of --objective "
-                                     "importance")
+    importance: str | None = setting("auto", "scores that seed the search with the sub-network they choose (the best "
+                              "search in bench/results/search-scale.md) and are the proxy of --objective importance: "
+                              "an importance.json of `headstart importance` on this teacher; auto: the teacher's "
+                              "activations on the first tokens of the train split, scored here; none (null): unseeded")
     cost: str = setting("params", "what the Pareto front trades perplexity against", COSTS)
     tokens: int = setting(8192, "validation tokens per candidate, the same for every one")
     seq_len: int = setting(512, "window length")
@@ -147,11 +148,15 @@ class SearchConfig(Config):
     required = ("teacher", "data", "out", "budget")
     positive = ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple", "bins")
 
+    def __post_init__(self) -> None:
+        if self.importance == "none":  # the flag's spelling of null
+            self.importance = None
+
     def validate(self) -> None:
         super().validate()
-        if self.objective == "importance" and not self.importance:
-            raise UsageError("--objective importance needs the scores", "pass --importance OUT/importance.json "
-                             "written by `headstart importance`")
+        if self.objective == "importance" and self.importance is None:
+            raise UsageError("--objective importance needs the scores", "pass --importance auto, or an "
+                             "importance.json written by `headstart importance`")
 
     def check(self) -> None:
         from headstart.atomic import check_out_replaceable

@@ -8,7 +8,8 @@ for this run. The pipeline fills in the fields that join the steps; a recipe tha
     step        writes (below `out`)   on a second run
     prepare     data/                  skipped if data/ was prepared by the same command with
                                        the same tokenizer (or name a prepared folder with `data:`)
-    importance  importance/            optional (only with its section); its scores seed the search
+    importance  importance/            its scores seed the search (the best search of the study and of
+                                       bench/results/search-scale.md); `importance: false` skips it
     search      search/                resumed from its journal
     select      select/                optional (only with its section): the student chosen among the search's
                                        best by short trainings like its own (successive halving), not by
@@ -106,7 +107,7 @@ class PipelineConfig:
     teacher: str
     data: Path | None = None  # a prepared folder to use instead of the prepare step
     prepare: PrepareConfig | None = None
-    importance: ImportanceConfig | None = None  # optional step
+    importance: ImportanceConfig | None = field(default_factory=ImportanceConfig)  # None: `importance: false`
     search: SearchConfig = field(default_factory=SearchConfig)
     select: SelectConfig | None = None  # optional step
     extract: ExtractConfig = field(default_factory=ExtractConfig)
@@ -129,14 +130,16 @@ class PipelineConfig:
         top = {"out": str(self.out), "teacher": self.teacher, "data": str(self.data) if self.data else None}
         arms = {kind: {a.name: a.overrides for a in self.arms if a.folder.startswith(kind + "/")}
                 for kind in ("baselines", "variants")}
-        return {**top, **{step: self.section(step) for step in STEPS if getattr(self, step) is not None}, **arms,
-                "stop_at_reference": self.stop_at_reference}
+        steps = {step: self.section(step) if getattr(self, step) else False for step in STEPS
+                 if getattr(self, step) is not None or step == "importance"}  # importance: false, as asked
+        return {**top, **steps, **arms, "stop_at_reference": self.stop_at_reference}
 
 
 def _section(raw: dict[str, Any], step: str, where: str) -> dict[str, Any]:
-    section = raw.get(step) or {}
+    section = raw.get(step) or {}  # `importance: false` too
     if not isinstance(section, dict):
-        raise UsageError(f"{where}: section {step} is not a mapping", "write `field: value` lines under it")
+        off = " (or `importance: false` to skip it)" if step == "importance" else ""
+        raise UsageError(f"{where}: section {step} is not a mapping", f"write `field: value` lines under it{off}")
     section = {str(k).replace("-", "_"): v for k, v in section.items()}
     taken = sorted(k for k in section if k in JOINING[step])
     if taken:
@@ -184,9 +187,11 @@ def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[st
     if not isinstance(stop, bool) or (stop and not any(arm.name == REFERENCE for arm in arms)):
         raise UsageError(f"{where}: stop_at_reference needs true or false, and a `{REFERENCE}` baseline",
                          f"add `{REFERENCE}: {{}}` under baselines, or drop stop_at_reference")
-    optional = ("prepare", "importance", "select")  # absent: None
+    optional = ("prepare", "select")  # absent: None
     configs = {step: SECTIONS[step](**sections[step]) if raw.get(step) or step not in optional else None
                for step in STEPS}
+    if raw.get("importance") is False:  # an unseeded search, as asked
+        configs["importance"] = None
     return PipelineConfig(Path(raw["out"]), str(raw["teacher"]), Path(raw["data"]) if raw.get("data") else None,
                           arms=tuple(arms), stop_at_reference=stop, **configs)
 
