@@ -32,9 +32,10 @@ SECTIONS = {  # title -> (runs, what it answers)
                                  "fine-layerwise); the layers space cannot reach 25% of this teacher"),
     "Search-space granularity at 50%": (["granularity-fine-layerwise-50", "granularity-layers-50"],
                                         "whole layers dropped (the layers space) against the default space"),
-    "Search objective": (["granularity-fine-layerwise", "objective-importance", "objective-magnitude"],
-                         "untrained perplexity (the default) against the importance and magnitude proxies, raced to "
-                         "the perplexity objective's student"),
+    "Search objective": (["kd-losses", "objective-importance", "objective-magnitude"],
+                         "untrained perplexity (the default) against the importance and magnitude proxies, each "
+                         "search seeded by importance, raced to the perplexity objective's student (kd-losses' "
+                         "student: headline-25's search)"),
     "Importance seeding": (["granularity-fine-layerwise", "kd-losses"],
                            "whether seeding the search with the sub-network importance scores choose finds a student "
                            "that trains better: kd-losses' student is headline-25's seeded search (the same space "
