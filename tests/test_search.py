@@ -261,3 +261,6 @@ def test_a_search_moved_to_another_folder_still_resumes(tmp_path):
     assert Journal(tmp_path / "journal.jsonl", moved).records["k1"]["loss"] == 1.0
     with pytest.raises(UsageError, match="belongs to a different search"):
         Journal(tmp_path / "journal.jsonl", {**moved, "teacher_weights": "w2"})
+    for seeded_otherwise in (None, "auto"):  # not seeded, or by its own scores: another search
+        with pytest.raises(UsageError, match="belongs to a different search"):
+            Journal(tmp_path / "journal.jsonl", {**moved, "importance": seeded_otherwise})

@@ -32,10 +32,17 @@ JOURNAL = "journal.jsonl"  # its name in a search folder
 LOCATIONS = ("teacher", "data", "importance")
 
 
+def _identity(header: dict[str, Any]) -> dict[str, Any]:
+    """A header without its inputs' locations, but with how the search was seeded: not, by its own scores (auto),
+    or by an importance file."""
+    importance = header.get("importance")
+    seeded = None if importance is None else "auto" if importance == "auto" else "file"
+    return {k: v for k, v in header.items() if k not in LOCATIONS} | {"seeded": seeded}
+
+
 def same_search(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
     """Whether two journal headers describe one search, wherever its inputs lie."""
-    return a is not None and {k: v for k, v in a.items() if k not in LOCATIONS} == {
-        k: v for k, v in b.items() if k not in LOCATIONS}
+    return a is not None and _identity(a) == _identity(b)
 
 
 def read_header(path: str | Path) -> dict[str, Any] | None:
