@@ -123,10 +123,11 @@ class SearchConfig(Config):
     evals: int = setting(100, "candidates to evaluate")
     objective: str = setting("perplexity", "perplexity of the untrained sub-network (the paper's), or a proxy",
                              OBJECTIVES)
-    importance: str | None = setting("auto", "scores that seed the search with the sub-network they choose (the best "
-                              "search in bench/results/search-scale.md) and are the proxy of --objective importance: "
-                              "an importance.json of `headstart importance` on this teacher; auto: the teacher's "
-                              "activations on the first tokens of the train split, scored here; none (null): unseeded")
+    importance: str | None = setting("auto", "scores that seed the search with the sub-network they choose (the "
+                                     "best search in bench/results/search-scale.md) and are the proxy of --objective "
+                                     "importance: an importance.json of `headstart importance` on this teacher; auto: "
+                                     "the teacher's activations on the first tokens of the train split, scored here; "
+                                     "none (null): unseeded")
     cost: str = setting("params", "what the Pareto front trades perplexity against", COSTS)
     tokens: int = setting(8192, "validation tokens per candidate, the same for every one")
     seq_len: int = setting(512, "window length")
