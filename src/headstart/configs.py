@@ -16,6 +16,7 @@ from headstart.assets.catalog import GROUPS
 from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
 from headstart.model.hub import PUSH_HELP, check_repo_id
+from headstart.search.journal import JOURNAL
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
 from headstart.settings import DEVICE_HELP, Config, command_line, setting
@@ -103,12 +104,7 @@ class ImportanceConfig(Config):
 
     required = ("teacher", "data", "out")
     positive = ("tokens", "seq_len", "batch_size")
-
-    def check(self) -> None:
-        from headstart.atomic import check_out_replaceable
-
-        super().check()
-        check_out_replaceable(self.out, "folder of `headstart importance`", lambda p: (p / "importance.json").is_file())
+    out_kind = ("folder of `headstart importance`", lambda p: (p / "importance.json").is_file())
 
 
 @dataclass
@@ -148,6 +144,7 @@ class SearchConfig(Config):
 
     required = ("teacher", "data", "out", "budget")
     positive = ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple", "bins")
+    out_kind = ("search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
     def __post_init__(self) -> None:
         if self.importance == "none":  # the flag's spelling of null
@@ -158,13 +155,6 @@ class SearchConfig(Config):
         if self.objective == "importance" and self.importance is None:
             raise UsageError("--objective importance needs the scores", "pass --importance auto, or an "
                              "importance.json written by `headstart importance`")
-
-    def check(self) -> None:
-        from headstart.atomic import check_out_replaceable
-        from headstart.search.journal import JOURNAL
-
-        super().check()
-        check_out_replaceable(self.out, "search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
     def strategy_settings(self) -> StrategySettings:
         return StrategySettings(**{name: getattr(self, name) for name in StrategySettings.__dataclass_fields__})
@@ -201,6 +191,7 @@ class SelectConfig(Config):
 
     required = ("search", "teacher", "data", "out")
     positive = ("candidates", "tokens", "seq_len", "batch_size", "micro_batch_size", "eval_tokens")
+    out_kind = ("selection folder (it has no candidates/)", lambda p: (p / "candidates").is_dir())
     TRAINING: ClassVar[tuple[str, ...]]  # the fields passed on to each candidate's TrainConfig (_like_train's)
 
     def validate(self) -> None:
@@ -213,14 +204,10 @@ class SelectConfig(Config):
     def check(self) -> None:
         import os
 
-        from headstart.atomic import check_out_replaceable
-
-        super().check()
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UsageError("select trains its candidates one process at a time, not under torchrun",
                              "run it (or the pipeline with a select section) without torchrun")
-        check_out_replaceable(self.out, "selection folder (it has no candidates/)",
-                              lambda p: (p / "candidates").is_dir())
+        super().check()
 
     def training(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.TRAINING}
@@ -246,11 +233,7 @@ def is_headstart_model(folder: Path) -> bool:
         return False
 
 
-def check_model_out(out: str, overwrite: bool) -> None:
-    """Before any work: `out` can be written, and replacing what is there was asked for or is ours."""
-    from headstart.atomic import check_out_replaceable
-
-    check_out_replaceable(out, "model folder headstart wrote", is_headstart_model, overwrite=overwrite)
+MODEL_OUT = ("model folder headstart wrote", is_headstart_model)
 
 
 @dataclass
@@ -263,10 +246,10 @@ class ExtractConfig(Config):
     push_to_hub: str | None = setting(None, PUSH_HELP)
 
     required = ("teacher", "spec", "out")
+    out_kind = MODEL_OUT
 
     def check(self) -> None:
         super().check()
-        check_model_out(self.out, self.overwrite)
         check_repo_id(self.push_to_hub)
 
 
@@ -329,7 +312,4 @@ class InitConfig(Config):
     seed: int = setting(0, "seed of the initialisation")
 
     required = ("architecture", "tokenizer", "out")
-
-    def check(self) -> None:
-        super().check()
-        check_model_out(self.out, self.overwrite)
+    out_kind = MODEL_OUT

@@ -14,6 +14,7 @@ import difflib
 import json
 import re
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -151,10 +152,12 @@ def from_command_line(cls: type[C], words: str) -> C:
 
 class Config:
     """Base of the configs: validate() checks the `required` and `positive` fields (a subclass adds its own
-    checks); check() is validate() and, in a subclass that writes, what can be checked of its outputs."""
+    checks); check() is validate() and what can be checked of the outputs (`out_kind`; a subclass adds more)."""
 
     required: ClassVar[tuple[str, ...]] = ()
     positive: ClassVar[tuple[str, ...]] = ()
+    # an existing --out is replaced only if it is this step's own earlier output: what that is, and a test of it
+    out_kind: ClassVar[tuple[str, Callable[[Path], bool]] | None] = None
 
     def validate(self) -> None:
         missing = [name for name in self.required if getattr(self, name) in (None, "", [])]
@@ -167,7 +170,11 @@ class Config:
                                  "give a positive number")
 
     def check(self) -> None:
+        from headstart.atomic import check_out_replaceable
+
         self.validate()
+        if self.out_kind is not None:
+            check_out_replaceable(self.out, *self.out_kind, overwrite=getattr(self, "overwrite", None))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
