@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from headstart.atomic import write_json_atomic, write_text_atomic
-from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
+from headstart.compare.report import (
+    ArmRuns,
+    compare,
+    comparison_table,
+    plot_comparison,
+    race_to_teacher,
+    sweep_lines,
+)
 from headstart.train.metrics import read_metrics
 
 SECTIONS = {  # title -> (runs, what it answers)
@@ -89,7 +96,8 @@ def _reads_a_cache(arm: ArmRuns) -> bool:
 
 def _recompare(result: dict[str, Any]) -> dict[str, Any] | None:
     """A run's comparison made again from its arms' curves, raced to its from-scratch arm, else to its sub-network
-    on CE alone (an analysis), else to its student; each arm keeps the learning-rate sweep the run recorded."""
+    on CE alone (an analysis), else to its student; each arm keeps the learning-rate sweep the run recorded. Where
+    the from-scratch arm ended below the teacher, `to_teacher` is the race to the teacher's perplexity too."""
     rows = (result.get("comparison") or {}).get("arms", {})
     if not rows:
         return None
@@ -98,8 +106,10 @@ def _recompare(result: dict[str, Any]) -> dict[str, Any] | None:
                                  label=f"{arm.label}, its cache's fill counted once where it was filled")
              for arm in arms if _reads_a_cache(arm)]
     comparison = compare(arms, next(name for name in ("random", "subnet_ce", "student") if name in rows))
-    for name, row in rows.items():
-        comparison["arms"][name]["sweep"] = row.get("sweep")
+    comparison["to_teacher"] = race_to_teacher(arms, comparison, result["teacher"]["perplexity"])
+    for race in filter(None, (comparison, comparison["to_teacher"])):
+        for name, row in rows.items():
+            race["arms"][name]["sweep"] = row.get("sweep")
     return comparison
 
 
@@ -116,28 +126,42 @@ def _ratio_cell(values: list[float]) -> str:
     return f"{sum(values) / len(values):.2f}x ({min(values):.2f}-{max(values):.2f}x over {len(values)} seeds)"
 
 
+def _summary_row(budget: str, target: str, label: str, races: list[dict[str, Any]]) -> str:
+    """One row of the headline's summary: an arm's ratios over the seeds that reached the target."""
+    tokens = [r["tokens_ratio"] for r in races if r["tokens_ratio"] is not None]
+    flops = [r["flops_ratio"] for r in races if r["flops_ratio"] is not None]
+    bound = " (bound)" if any(r["bound"] for r in races) else ""
+    missed = len(races) - len(tokens)
+    missed = f" ({missed} of {len(races)} seeds never reached it)" if missed and tokens else ""
+    return (f"| {budget}% | {target} | {label} | {_ratio_cell(tokens) if tokens else 'not reached'}{bound}{missed} | "
+            f"{_ratio_cell(flops) if flops else 'not reached'}{bound}{missed} |")
+
+
 def headline_summary(comparisons: dict[str, dict[str, Any] | None]) -> str:
-    """The headline in one table: per budget and arm, the tokens and FLOPs ratios over the seeds run so far,
-    and per run the from-scratch reference it raced (final perplexity, kept rate, what its last doubling gained)."""
-    lines = ["| budget | arm | fewer tokens | fewer FLOPs |", "|---|---|---|---|"]
+    """The headline in one table: per budget and arm, the tokens and FLOPs ratios over the seeds run so far (and,
+    where the from-scratch arm passed the teacher, to the teacher's perplexity too), and per run the from-scratch
+    reference it raced (final perplexity, kept rate, what its last doubling gained)."""
+    lines = ["| budget | raced to | arm | fewer tokens | fewer FLOPs |", "|---|---|---|---|---|"]
     notes = []
     for budget in ("25", "50"):
         runs = {n: c for n, c in comparisons.items()  # the seeds of one budget (not headline-25-20m's baseline)
                 if c and re.fullmatch(f"headline-{budget}(-seed\\d+)?", n)}
-        for arm, label in HEADLINE_ARMS.items():
-            races = [c["arms"][arm]["to_reference"] for c in runs.values() if arm in c["arms"]]
-            tokens = [r["tokens_ratio"] for r in races if r["tokens_ratio"] is not None]
-            flops = [r["flops_ratio"] for r in races if r["flops_ratio"] is not None]
-            if races:
-                bound = " (bound)" if any(r["bound"] for r in races) else ""
-                lines.append(f"| {budget}% | {label} | {_ratio_cell(tokens)}{bound} | {_ratio_cell(flops)}{bound} |")
+        for key, target in (("comparison", "from scratch's final"), ("to_teacher", "the teacher's perplexity")):
+            races = [(c if key == "comparison" else c.get(key)) for c in runs.values()]
+            races = [r for r in races if r]
+            for arm, label in HEADLINE_ARMS.items():
+                rows = [r["arms"][arm]["to_reference"] for r in races if arm in r["arms"]]
+                if rows:
+                    lines.append(_summary_row(budget, target, label, rows))
         for name, c in runs.items():
             ref = c["arms"].get("random")
             if ref:
                 gained = ref.get("last_doubling")
                 plateau = f"; its last doubling of tokens lowered perplexity by {100 * gained:.1f}%" if gained else ""
+                below = (f"; below the teacher's {c['to_teacher']['target_perplexity']:.2f}, so the arms race to the "
+                         "teacher's perplexity too" if c.get("to_teacher") else "")
                 notes.append(f"- {name}: from scratch {ref['perplexity']:.2f} after {ref['tokens']:,} tokens at lr "
-                             f"{float(ref['lr']):g}{plateau}.")
+                             f"{float(ref['lr']):g}{plateau}{below}.")
     if len(lines) == 2:
         return ""
     return "\n".join(["### Summary", "", *lines, "", *notes, ""])
@@ -184,8 +208,13 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
                 figures = out / name
                 figures.mkdir(parents=True, exist_ok=True)
                 plot_comparison(comparison, figures, result["teacher"]["perplexity"])
-                text += [comparison_table(comparison), "", sweep_lines(comparison),
-                         f"\n![tokens]({name}/comparison_tokens.png) ![FLOPs]({name}/comparison_flops.png)\n"]
+                text += [comparison_table(comparison), "", sweep_lines(comparison)]
+                if comparison["to_teacher"]:
+                    text += [f"\nThe from-scratch arm ended below the teacher's perplexity, "
+                             f"{comparison['to_teacher']['target_perplexity']:.2f}, which distillation pulls a "
+                             "student toward; the same arms raced to the teacher's perplexity:\n",
+                             comparison_table(comparison["to_teacher"])]
+                text += [f"\n![tokens]({name}/comparison_tokens.png) ![FLOPs]({name}/comparison_flops.png)\n"]
     if title == "Headline":
         text.insert(1, headline_summary(raw))
     if missing:
@@ -228,7 +257,8 @@ def main() -> None:
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "
               "forward. Ratios are the tokens (FLOPs) the reference arm (from scratch, where a run has one; each table "
               "names its own) needed to first reach its own final perplexity over those the arm needed to first "
-              "reach it.\n")
+              "reach it; where a from-scratch arm ended below the teacher, which distillation pulls a student "
+              "toward, the arms are also raced to the teacher's perplexity.\n")
     write_text_atomic(out / "report.md", header + "\n" + "\n".join(parts))
     write_json_atomic(out / "study.json", raw)
     print(f"wrote {out / 'report.md'}")

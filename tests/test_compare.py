@@ -12,7 +12,7 @@ import pytest
 from headstart.compare import ARMS, CurvePoint, first_crossing, parse_arms
 from headstart.compare.arms import arm_train_section
 from headstart.compare.crossing import last_doubling, perplexity_at
-from headstart.compare.report import ArmRuns, compare, comparison_table, sweep_lines
+from headstart.compare.report import ArmRuns, compare, comparison_table, race_to_teacher, sweep_lines
 from headstart.errors import UsageError
 from headstart.train.loop import validation_steps
 
@@ -103,16 +103,21 @@ def test_a_variant_may_not_take_a_baselines_name():
         parse_arms(None, {"random": {}}, {"kd": "forward_kl"}, "recipe r")
 
 
+def curve_arm(where: Path, name: str, points: list[tuple[int, float]]) -> ArmRuns:
+    """An arm of one run whose validation curve is `points` (tokens, perplexity), 2 FLOPs a token."""
+    folder = where / name
+    folder.mkdir()
+    rows = [{"step": i, "val_ppl": p, "tokens": t, "student_flops": 2.0 * t, "teacher_flops": 0.0}
+            for i, (t, p) in enumerate(points)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return ArmRuns(name, name, 1, {"0.002": Path(folder)})
+
+
 def test_the_race_ends_where_the_reference_first_reached_its_final_perplexity(tmp_path):
     """A from-scratch curve that dips below its final perplexity got there first at the dip: its own row is
     1.00x, and every ratio is against that point, not its last."""
     def arm(name: str, points: list[tuple[int, float]]) -> ArmRuns:
-        folder = tmp_path / name
-        folder.mkdir()
-        rows = [{"step": i, "val_ppl": p, "tokens": t, "student_flops": 2.0 * t, "teacher_flops": 0.0}
-                for i, (t, p) in enumerate(points)]
-        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        return ArmRuns(name, name, 1, {"0.002": Path(folder)})
+        return curve_arm(tmp_path, name, points)
 
     result = compare([arm("random", [(0, 400.0), (800, 57.0), (1000, 60.0)]),
                       arm("student", [(0, 100.0), (400, 60.0)])], "random")
@@ -124,3 +129,30 @@ def test_the_race_ends_where_the_reference_first_reached_its_final_perplexity(tm
     charged = dataclasses.replace(arm("selected", [(0, 100.0), (400, 60.0)]), spent_before=(300, 600.0))
     row = compare([arm("random2", [(0, 400.0), (800, 57.0), (1000, 60.0)]), charged], "random2")["arms"]["selected"]
     assert row["curve"][0][:2] == [300, 600.0] and row["to_reference"]["tokens"] == pytest.approx(700)
+
+
+def test_a_reference_below_the_teacher_is_raced_to_the_teachers_perplexity_too(tmp_path):
+    """A from-scratch arm that ends below the teacher (40 against 50) is out of a distilled arm's reach: the
+    arms are raced to the teacher's perplexity as well, the reference's ratios from where it first reached it."""
+    arms = [curve_arm(tmp_path, "random", [(0, 1000.0), (1000, 300.0), (2000, 40.0)]),
+            curve_arm(tmp_path, "student", [(0, 200.0), (1000, 60.0), (2000, 45.0)])]
+    comparison = compare(arms, "random")
+    assert comparison["arms"]["student"]["to_reference"]["tokens"] is None  # never reaches 40
+    to_teacher = race_to_teacher(arms, comparison, 50.0)
+    assert to_teacher["target_perplexity"] == 50.0 and to_teacher["reference"] == "random"
+    # log-interpolated: from scratch reaches 50 at 1,889 tokens (300 -> 40), the student at 1,634 (60 -> 45)
+    reached = to_teacher["arms"]["student"]["to_reference"]
+    assert reached["tokens"] == pytest.approx(1633.76, abs=0.01)
+    assert reached["tokens_ratio"] == pytest.approx(1889.25 / 1633.76, rel=1e-4)
+    assert to_teacher["arms"]["random"]["to_reference"]["tokens_ratio"] == pytest.approx(1.0)
+    assert race_to_teacher(arms, comparison, 30.0) is None  # the reference ended above the teacher
+    # a target the reference never reaches: the arms' crossings, and no ratios
+    never = compare(arms, "random", 20.0)
+    assert never["arms"]["random"]["to_reference"]["tokens_ratio"] is None
+    assert "| student | 0.00M | 0.002 | 45.00 | not reached | - | not reached | - |" in comparison_table(never)
+    # the pipeline's report shows both races, and says why the second
+    from headstart.pipeline import _comparison_section
+
+    text = _comparison_section(comparison, to_teacher)
+    assert "ended below the teacher's perplexity, 50.00" in text and comparison_table(to_teacher) in text
+    assert "teacher's perplexity" not in _comparison_section(comparison, None)

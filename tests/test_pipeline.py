@@ -262,6 +262,9 @@ def test_baseline_arms_train_like_the_student_and_the_report_races_them(world, c
     assert json.loads((out / "eval.json").read_text())["comparison"]["target_perplexity"] == pytest.approx(
         comparison["target_perplexity"])
     assert all(math.isfinite(row["perplexity"]) for row in arms.values())
+    # raced to the teacher's perplexity too exactly where from scratch ended below it
+    to_teacher = result["comparison_to_teacher"]
+    assert (to_teacher is not None) == (comparison["target_perplexity"] < result["teacher"]["perplexity"])
 
 
 def test_eval_windows_are_training_validation_windows(world, capsys):

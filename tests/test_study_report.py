@@ -36,6 +36,8 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
     runs, out = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
     fake_run(runs, "headline-25-seed1", {"random": [1000.0, 300.0, 100.0], "student": [150.0, 90.0, 70.0]}, True)
+    # at 50% from scratch ends at 40, below the teacher's 50, which the student never gets under
+    fake_run(runs, "headline-50", {"random": [1000.0, 300.0, 40.0], "student": [200.0, 60.0, 45.0]}, True)
     fake_run(runs, "headline-25-20m", {"random": [1000.0, 300.0, 90.0], "student": [150.0, 90.0, 70.0]}, True)
     fake_run(runs, "select-25", {"random": [1000.0, 300.0, 110.0], "student": [150.0, 80.0, 60.0]}, True)
     selected = json.loads((runs / "select-25" / "eval.json").read_text())
@@ -70,7 +72,7 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
     # space's student reaches 80, the default's final perplexity, at its point 1 (1,000 tokens)
     assert "| granularity-fine-layerwise: untrained 200.00 | 2.00M | 0.002 | 80.00 | 2K | 1.00x |" in report
     assert "| granularity-coarse-uniform: untrained 150.00 | 2.00M | 0.002 | 70.00 | 1K | 2.00x |" in report
-    assert "Not yet run: headline-50, headline-50-seed1" in report
+    assert "Not yet run: headline-50-seed1" in report
     # select-25 and headline-25 each raced a from-scratch arm of their own student's architecture: the table
     # over both races to the higher final perplexity (110, select-25's), which every student reached; the
     # selected student as trained, and with its selection's tokens and FLOPs counted from its first point
@@ -80,7 +82,13 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
     assert "| select-25: untrained 150.00 | 2.00M | 0.002 | 60.00 | 493 | 4.05x |" in report
     assert "| select-25, its selection's 500 tokens counted | 2.00M | 0.002 | 60.00 | 993 | 2.01x |" in report
     # the summary: seed 0 needs 756.x of 2,000 tokens (2.64x), seed 1 794 (150 -> 90 crosses 100 at 0.794): 2.52x
-    assert "| 25% | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in report
+    assert "| 25% | from scratch's final | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in report
+    # at 50% it is not reached, and is raced to the teacher's 50: from scratch there at 1,889 tokens, the student
+    # at 1,634 (1.16x); with the teacher's 4e9 FLOPs a token-thousand, 0.50x the FLOPs
+    assert "| 50% | from scratch's final | sub-network + KD | not reached | not reached |" in report
+    assert "| 50% | the teacher's perplexity | sub-network + KD | 1.16x | 0.50x |" in report
+    assert "below the teacher's 50.00, so the arms race to the teacher's perplexity too." in report
+    assert "| student | 2.00M | 0.002 | 45.00 | 1.63K | 1.16x | 11.4G | 0.50x |" in report
     assert "- headline-25: from scratch 100.00 after 2,000 tokens at lr 0.002; its last doubling of tokens " \
            "lowered perplexity by 75.0%." in report
     # the fidelity steps: one not run yet, one written by rank_correlation.py --halving

@@ -62,7 +62,14 @@ from headstart.compare.arms import (
     short_sweep,
     sweep_folder,
 )
-from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, sweep_lines
+from headstart.compare.report import (
+    ArmRuns,
+    compare,
+    comparison_table,
+    plot_comparison,
+    race_to_teacher,
+    sweep_lines,
+)
 from headstart.configs import (
     EvalConfig,
     ExtractConfig,
@@ -512,7 +519,8 @@ def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]
     teacher_eval, student_eval = summaries["eval"]
     chosen = summaries["select"]["winner"] if "select" in summaries else None  # else the search's best
     untrained = chosen["untrained_perplexity"] if chosen else summaries["search"]["best"].get("perplexity")
-    comparison = compare(_arm_runs(recipe, summaries), REFERENCE)
+    arms = _arm_runs(recipe, summaries)
+    comparison = compare(arms, REFERENCE)
     student = comparison["arms"]["student"]
     result = {
         "out": str(recipe.out),
@@ -527,6 +535,7 @@ def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]
         "tasks": {task: {"teacher": teacher_eval["tasks"][task], "student": result}
                   for task, result in student_eval.get("tasks", {}).items()},
         "comparison": comparison if recipe.arms else None,
+        "comparison_to_teacher": race_to_teacher(arms, comparison, teacher_eval["perplexity"]) if recipe.arms else None,
         "steps": summaries,
     }
     write_json_atomic(recipe.out / "eval.json", result)
@@ -547,6 +556,9 @@ def _print_headline(recipe: PipelineConfig, result: dict[str, Any]) -> None:
     if recipe.arms:
         print(f"headstart run: the head start, on the same {result['tokens_scored']:,} held-out tokens "
               f"(report: {recipe.out / 'report.md'}):\n{comparison_table(result['comparison'])}")
+    if result.get("comparison_to_teacher"):
+        print(f"headstart run: the from-scratch arm ended below the teacher; raced to the teacher's perplexity:\n"
+              f"{comparison_table(result['comparison_to_teacher'])}")
 
 
 def write_report(recipe: PipelineConfig, result: dict[str, Any]) -> None:
@@ -582,7 +594,7 @@ def write_report(recipe: PipelineConfig, result: dict[str, Any]) -> None:
 Perplexity on the same {result['tokens_scored']:,} held-out tokens of `{recipe.data_dir}` throughout (the
 windows training validates on). The search evaluated {search['evaluations']} candidates ({search['replayed']}
 replayed from its journal); {objective}.
-{_comparison_section(result["comparison"])}{_tasks_table(result["tasks"])}
+{_comparison_section(result["comparison"], result.get("comparison_to_teacher"))}{_tasks_table(result["tasks"])}
 ![training curve](training_curve.png)
 
 Search: ![progress](search/progress.png) ![Pareto front](search/pareto.png)
@@ -594,7 +606,7 @@ Student: `{st['model']}` (a Hugging Face folder). Every number here is in `eval.
     write_text_atomic(out / "report.md", text)
 
 
-def _comparison_section(comparison: dict[str, Any] | None) -> str:
+def _comparison_section(comparison: dict[str, Any] | None, to_teacher: dict[str, Any] | None) -> str:
     if not comparison:
         return ""
     race = (f"Tokens and FLOPs (student forward + backward, teacher forward counted) each arm needs to first reach "
@@ -614,8 +626,20 @@ windows. {race}
 {comparison_table(comparison)}
 
 {sweep_lines(comparison)}
-
+{_teacher_race_section(to_teacher)}
 ![perplexity against tokens](comparison_tokens.png) ![perplexity against FLOPs](comparison_flops.png)
+"""
+
+
+def _teacher_race_section(to_teacher: dict[str, Any] | None) -> str:
+    if not to_teacher:
+        return ""
+    return f"""
+The from-scratch arm ended below the teacher's perplexity, {to_teacher['target_perplexity']:.2f}: distillation
+pulls a student toward the teacher, so a distilled arm may never reach it. The same arms raced to the
+teacher's perplexity instead:
+
+{comparison_table(to_teacher)}
 """
 
 

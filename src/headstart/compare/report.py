@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headstart.compare.crossing import CurvePoint, first_crossing, last_doubling, read_curve
+from headstart.compare.crossing import Crossing, CurvePoint, first_crossing, last_doubling, read_curve
 
 
 @dataclass(frozen=True)
@@ -35,18 +35,20 @@ def _final(curve: list[CurvePoint]) -> float:
     return curve[-1].perplexity if curve else math.inf
 
 
-def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
-    """Per arm: the sweep, the kept run (best final perplexity), and the race to the reference's final perplexity."""
+def compare(arms: list[ArmRuns], reference: str, target: float | None = None) -> dict[str, Any]:
+    """Per arm: the sweep, the kept run (best final perplexity), and the race to the reference's final perplexity
+    (or to `target`, where the reference's ratios are from its first reaching it)."""
     kept = {}
     for arm in arms:
         curves = arm.curves()
         best = min(curves, key=lambda lr: _final(curves[lr]))
         kept[arm.name] = (arm, best, curves)
     ref = kept.get(reference)
-    target = _final(ref[2][ref[1]]) if ref else None
-    # the race's finish line is where the reference first reached its final perplexity (a curve that dips
-    # below it and ends above it got there before its last point): its own row is then 1.00x
-    ref_end = first_crossing(ref[2][ref[1]], target) if ref and ref[2][ref[1]] else None
+    ref_curve = ref[2][ref[1]] if ref else []
+    target = target if target is not None or not ref_curve else _final(ref_curve)
+    # the race's finish line is where the reference first reached the target (a curve that dips below its final
+    # perplexity and ends above it got there before its last point): its own row is then 1.00x
+    ref_end = first_crossing(ref_curve, target) if target is not None else Crossing(None, None)
     result: dict[str, Any] = {"reference": reference if ref else None, "target_perplexity": target, "arms": {}}
     for name, (arm, best, curves) in kept.items():
         curve = curves[best]
@@ -62,7 +64,7 @@ def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
             "curve": [[p.tokens, p.flops, p.perplexity] for p in curve],
             "last_doubling": last_doubling(curve),
         }
-        if target is not None and ref_end is not None:
+        if target is not None:
             crossing = first_crossing(curve, target)
             row["to_reference"] = {
                 "tokens": crossing.tokens, "flops": crossing.flops, "bound": crossing.bound,
@@ -73,8 +75,18 @@ def compare(arms: list[ArmRuns], reference: str) -> dict[str, Any]:
     return result
 
 
-def _ratio(reference: float, needed: float | None) -> float | None:
-    if needed is None:
+def race_to_teacher(arms: list[ArmRuns], comparison: dict[str, Any], teacher: float) -> dict[str, Any] | None:
+    """The comparison again, raced to the teacher's perplexity, where the reference arm ended below it: a student
+    distilled from that teacher (perplexity `teacher`) is pulled toward it and may never reach the reference's.
+    None where the reference ended at or above the teacher (the race to it says it all)."""
+    target = comparison["target_perplexity"]
+    if comparison["reference"] is None or target is None or target >= teacher:
+        return None
+    return compare(arms, comparison["reference"], teacher)
+
+
+def _ratio(reference: float | None, needed: float | None) -> float | None:
+    if reference is None or needed is None:
         return None
     return math.inf if needed <= 0 else reference / needed
 
