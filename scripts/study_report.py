@@ -20,14 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.atomic import write_json_atomic, write_text_atomic
-from headstart.compare.report import (
-    ArmRuns,
-    compare,
-    comparison_table,
-    plot_comparison,
-    race_to_teacher,
-    sweep_lines,
-)
+from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, race_to_teacher, sweep_lines
 from headstart.train.metrics import read_metrics
 
 SECTIONS = {  # title -> (runs, what it answers)

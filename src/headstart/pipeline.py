@@ -62,14 +62,7 @@ from headstart.compare.arms import (
     short_sweep,
     sweep_folder,
 )
-from headstart.compare.report import (
-    ArmRuns,
-    compare,
-    comparison_table,
-    plot_comparison,
-    race_to_teacher,
-    sweep_lines,
-)
+from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, race_to_teacher, sweep_lines
 from headstart.configs import (
     EvalConfig,
     ExtractConfig,
