@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.atomic import write_json_atomic, write_text_atomic
-from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, race_to_teacher, sweep_lines
+from headstart.compare import report
 from headstart.train.metrics import read_metrics
 
 SECTIONS = {  # title -> (runs, what it answers)
@@ -56,8 +56,8 @@ def _load(runs: Path, name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _arm(row: dict[str, Any], name: str, label: str | None = None) -> ArmRuns:
-    return ArmRuns(name, label or row["label"], row["params"], {row["lr"]: Path(row["run"])})
+def _arm(row: dict[str, Any], name: str, label: str | None = None) -> report.ArmRuns:
+    return report.ArmRuns(name, label or row["label"], row["params"], {row["lr"]: Path(row["run"])})
 
 
 def _student_row(result: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def _student_row(result: dict[str, Any]) -> dict[str, Any]:
     return {"label": "student", "params": result["subnetwork"]["params"], "lr": lr, "run": run}
 
 
-def _cross_run_reference(done: dict[str, dict[str, Any]]) -> tuple[list[ArmRuns], str]:
+def _cross_run_reference(done: dict[str, dict[str, Any]]) -> tuple[list[report.ArmRuns], str]:
     """The from-scratch arms of a table over runs, and the one to race to. Runs that trained their own (each of
     its student's architecture) each show it, and the race is to the highest of their final perplexities,
     which every one of their students, stopped at its own, reached; others race to the first run's student."""
@@ -81,7 +81,7 @@ def _cross_run_reference(done: dict[str, dict[str, Any]]) -> tuple[list[ArmRuns]
     return arms, f"random:{max(own, key=lambda n: own[n]['perplexity'])}"
 
 
-def _reads_a_cache(arm: ArmRuns) -> bool:
+def _reads_a_cache(arm: report.ArmRuns) -> bool:
     """Whether the arm read teacher logits from a cache (a run that shares its fill with other arms)."""
     return any(r.get("cached_teacher_flops") for folder in arm.runs.values()
                for r in read_metrics(folder / "metrics.jsonl"))
@@ -98,8 +98,8 @@ def _recompare(result: dict[str, Any]) -> dict[str, Any] | None:
     arms += [dataclasses.replace(arm, name=f"{arm.name}_shared", count_cache=False,
                                  label=f"{arm.label}, its cache's fill counted once where it was filled")
              for arm in arms if _reads_a_cache(arm)]
-    comparison = compare(arms, next(name for name in ("random", "subnet_ce", "student") if name in rows))
-    comparison["to_teacher"] = race_to_teacher(arms, comparison, result["teacher"]["perplexity"])
+    comparison = report.compare(arms, next(name for name in ("random", "subnet_ce", "student") if name in rows))
+    comparison["to_teacher"] = report.race_to_teacher(arms, comparison, result["teacher"]["perplexity"])
     for race in filter(None, (comparison, comparison["to_teacher"])):
         for name, row in rows.items():
             race["arms"][name]["sweep"] = row.get("sweep")
@@ -183,12 +183,12 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
             if spent:  # chosen by `headstart select`: also raced with what the selection trained counted
                 arms.append(dataclasses.replace(arms[-1], name=f"{n}_charged", spent_before=(
                     spent["tokens"], spent["flops"]), label=f"{n}, its selection's {spent['tokens']:,} tokens counted"))
-        comparison = compare(arms, reference)
+        comparison = report.compare(arms, reference)
         raw["comparison"] = comparison
         plot = out / title.lower().replace(" ", "-")
         plot.mkdir(parents=True, exist_ok=True)
-        plot_comparison(comparison, plot)
-        text.append(comparison_table(comparison))
+        report.plot_comparison(comparison, plot)
+        text.append(report.comparison_table(comparison))
         text.append(f"\n![tokens]({plot.name}/comparison_tokens.png) ![FLOPs]({plot.name}/comparison_flops.png)\n")
     else:
         for name, result in done.items():
@@ -200,14 +200,10 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
             if comparison:
                 figures = out / name
                 figures.mkdir(parents=True, exist_ok=True)
-                plot_comparison(comparison, figures, result["teacher"]["perplexity"])
-                text += [comparison_table(comparison), "", sweep_lines(comparison)]
-                if comparison["to_teacher"]:
-                    text += [f"\nThe from-scratch arm ended below the teacher's perplexity, "
-                             f"{comparison['to_teacher']['target_perplexity']:.2f}, which distillation pulls a "
-                             "student toward; the same arms raced to the teacher's perplexity:\n",
-                             comparison_table(comparison["to_teacher"])]
-                text += [f"\n![tokens]({name}/comparison_tokens.png) ![FLOPs]({name}/comparison_flops.png)\n"]
+                report.plot_comparison(comparison, figures, result["teacher"]["perplexity"])
+                text += [report.comparison_table(comparison), "", report.sweep_lines(comparison),
+                         report.teacher_race_section(comparison["to_teacher"]),
+                         f"\n![tokens]({name}/comparison_tokens.png) ![FLOPs]({name}/comparison_flops.png)\n"]
     if title == "Headline":
         text.insert(1, headline_summary(raw))
     if missing:

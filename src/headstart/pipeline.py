@@ -62,7 +62,15 @@ from headstart.compare.arms import (
     short_sweep,
     sweep_folder,
 )
-from headstart.compare.report import ArmRuns, compare, comparison_table, plot_comparison, race_to_teacher, sweep_lines
+from headstart.compare.report import (
+    ArmRuns,
+    compare,
+    comparison_table,
+    plot_comparison,
+    race_to_teacher,
+    sweep_lines,
+    teacher_race_section,
+)
 from headstart.configs import (
     EvalConfig,
     ExtractConfig,
@@ -619,20 +627,8 @@ windows. {race}
 {comparison_table(comparison)}
 
 {sweep_lines(comparison)}
-{_teacher_race_section(to_teacher)}
+{teacher_race_section(to_teacher)}
 ![perplexity against tokens](comparison_tokens.png) ![perplexity against FLOPs](comparison_flops.png)
-"""
-
-
-def _teacher_race_section(to_teacher: dict[str, Any] | None) -> str:
-    if not to_teacher:
-        return ""
-    return f"""
-The from-scratch arm ended below the teacher's perplexity, {to_teacher['target_perplexity']:.2f}: distillation
-pulls a student toward the teacher, so a distilled arm may never reach it. The same arms raced to the
-teacher's perplexity instead:
-
-{comparison_table(to_teacher)}
 """
 
 

@@ -85,6 +85,15 @@ def race_to_teacher(arms: list[ArmRuns], comparison: dict[str, Any], teacher: fl
     return compare(arms, comparison["reference"], teacher)
 
 
+def teacher_race_section(to_teacher: dict[str, Any] | None) -> str:
+    """What race_to_teacher found, as a report's paragraph and table (nothing where there was no such race)."""
+    if not to_teacher:
+        return ""
+    return (f"\nThe from-scratch arm ended below the teacher's perplexity, {to_teacher['target_perplexity']:.2f}: "
+            "distillation pulls a student toward the teacher, so a distilled arm may never reach the from-scratch "
+            f"arm's. The same arms raced to the teacher's perplexity:\n\n{comparison_table(to_teacher)}\n")
+
+
 def _ratio(reference: float | None, needed: float | None) -> float | None:
     if reference is None or needed is None:
         return None
