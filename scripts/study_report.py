@@ -125,9 +125,9 @@ def _summary_row(budget: str, target: str, label: str, races: list[dict[str, Any
     flops = [r["flops_ratio"] for r in races if r["flops_ratio"] is not None]
     bound = " (bound)" if any(r["bound"] for r in races) else ""
     missed = len(races) - len(tokens)
-    missed = f" ({missed} of {len(races)} seeds never reached it)" if missed and tokens else ""
-    return (f"| {budget}% | {target} | {label} | {_ratio_cell(tokens) if tokens else 'not reached'}{bound}{missed} | "
-            f"{_ratio_cell(flops) if flops else 'not reached'}{bound}{missed} |")
+    note = f" ({missed} of {len(races)} seeds never reached it)" if missed and tokens else ""
+    return (f"| {budget}% | {target} | {label} | {_ratio_cell(tokens) if tokens else 'not reached'}{bound}{note} | "
+            f"{_ratio_cell(flops) if flops else 'not reached'}{bound}{note} |")
 
 
 def headline_summary(comparisons: dict[str, dict[str, Any] | None]) -> str:

@@ -536,7 +536,7 @@ def _report(recipe: PipelineConfig, summaries: dict[str, Any]) -> dict[str, Any]
         "tasks": {task: {"teacher": teacher_eval["tasks"][task], "student": result}
                   for task, result in student_eval.get("tasks", {}).items()},
         "comparison": comparison if recipe.arms else None,
-        "comparison_to_teacher": race_to_teacher(arms, comparison, teacher_eval["perplexity"]) if recipe.arms else None,
+        "comparison_to_teacher": race_to_teacher(arms, comparison, teacher_eval["perplexity"]),  # None without arms
         "steps": summaries,
     }
     write_json_atomic(recipe.out / "eval.json", result)
