@@ -201,8 +201,9 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
                 figures = out / name
                 figures.mkdir(parents=True, exist_ok=True)
                 report.plot_comparison(comparison, figures, result["teacher"]["perplexity"])
+                race = report.teacher_race_section(comparison["to_teacher"])
                 text += [report.comparison_table(comparison), "", report.sweep_lines(comparison),
-                         report.teacher_race_section(comparison["to_teacher"]),
+                         *([race] if race else []),
                          f"\n![tokens]({name}/comparison_tokens.png) ![FLOPs]({name}/comparison_flops.png)\n"]
     if title == "Headline":
         text.insert(1, headline_summary(raw))
