@@ -30,8 +30,9 @@ SECTIONS = {  # title -> (runs, what it answers)
                                                                  "fine-uniform")],
                                  "which space to search, at equal evaluations (raced to the default's student, "
                                  "fine-layerwise); the layers space cannot reach 25% of this teacher"),
-    "Search-space granularity at 50%": (["granularity-fine-layerwise-50", "granularity-layers-50"],
-                                        "whole layers dropped (the layers space) against the default space"),
+    "Search-space granularity at 53%": (["granularity-fine-layerwise-53", "granularity-layers-53"],
+                                        "whole layers dropped (the layers space, whose nearest size to 50% is 3 "
+                                        "of the 8 layers, 53%) against the default space"),
     "Search objective": (["kd-losses", "objective-importance", "objective-magnitude"],
                          "untrained perplexity (the default) against the importance and magnitude proxies, each "
                          "search seeded by importance, raced to the perplexity objective's student (kd-losses' "
@@ -47,7 +48,7 @@ SECTIONS = {  # title -> (runs, what it answers)
                                   "sub-network on CE alone"),
 }
 # one table over runs, one row per run's student
-CROSS_RUN = ("Search-space granularity", "Search-space granularity at 50%", "Search objective", "Importance seeding",
+CROSS_RUN = ("Search-space granularity", "Search-space granularity at 53%", "Search objective", "Importance seeding",
              "Multi-fidelity selection")
 
 

@@ -19,6 +19,7 @@ from headstart.search.run import importance_seed
 from headstart.search.strategies import StrategySettings
 from headstart.subnet import SubnetSpec, full_spec, make_space, param_count, parse_budget
 from headstart.subnet.importance import Importance, magnitude_importance
+from headstart.subnet.spaces import human
 from headstart.subnet.spec import load_spec
 
 
@@ -134,6 +135,31 @@ def test_bad_input_is_one_line_and_exit_2(setup, tmp_path, capsys, case, extra, 
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def layer_sizes(setup):
+    """The sizes of the layers space over the test teacher (3 layers: one size per depth)."""
+    teacher = load_model(setup[1]).config
+    space = make_space("layers", teacher)
+    return sorted({param_count(teacher, space.sample(random.Random(i))) for i in range(50)})
+
+
+def test_a_bin_between_the_sizes_of_a_whole_layers_space_is_refused_naming_the_nearest(setup, tmp_path, capsys):
+    one, two = layer_sizes(setup)[:2]
+    argv = cli_search(setup, tmp_path / "out", "--space", "layers", "--budget", f"{one + 1}:{two - 1}")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"the nearest sizes it has: {human(one)} and {human(two)})" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_search_that_runs_out_of_unseen_sub_networks_says_so(setup, tmp_path, capsys):
+    one = layer_sizes(setup)[0]  # a bin of one layer: 3 sub-networks, fewer than --evals 6
+    assert main(cli_search(setup, tmp_path / "out", "--space", "layers", "--budget", f"{one}:{one}",
+                           "--importance", "none")) == 0
+    assert "best of 3 (0 from the journal); stopped short of 6: the strategy found no sub-network in the bin it " \
+           "had not evaluated" in capsys.readouterr().out
+    assert len(journal(tmp_path / "out")) == 3
 
 
 def test_data_of_another_tokenizer_is_refused(setup, tmp_path, capsys):

@@ -10,7 +10,7 @@ import pytest
 from headstart.errors import UsageError
 from headstart.model import DecoderConfig, LayerShape
 from headstart.subnet import Budget, make_space, param_count, parse_budget
-from headstart.subnet.spaces import SPACES
+from headstart.subnet.spaces import SPACES, human
 from headstart.subnet.spec import LayerSpec, SubnetSpec, full_spec, validate
 
 # SmolLM2-135M's shape: no weights are needed to search over it
@@ -121,9 +121,13 @@ def test_a_budget_outside_the_space_is_a_usage_error():
         make_space("coarse-uniform", SMOL).sample(random.Random(0), Budget(200_000_000, 300_000_000))
 
 
-def test_a_bin_narrower_than_the_width_steps_is_a_usage_error():
-    with pytest.raises(UsageError, match="narrower than this space's width steps"):
-        make_space("layers", SMOL).sample(random.Random(0), Budget(50_000_000, 50_000_100))
+def test_a_bin_narrower_than_the_width_steps_is_a_usage_error_naming_the_nearest_sizes():
+    space = make_space("layers", SMOL)  # whole layers: one size per layer count
+    with pytest.raises(UsageError, match="narrower than this space's width steps") as err:
+        space.sample(random.Random(0), Budget(50_000_000, 50_000_100))
+    sizes = {param_count(SMOL, space.sample(random.Random(i))) for i in range(200)}
+    below, above = max(n for n in sizes if n < 50_000_000), min(n for n in sizes if n > 50_000_100)
+    assert f"the nearest sizes it has: {human(below)} and {human(above)})" in str(err.value)
 
 
 def test_unknown_space_and_non_uniform_teacher_are_usage_errors():

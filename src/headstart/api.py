@@ -163,6 +163,7 @@ class SearchResult(Result):
     replayed: int  # of them, read back from the journal
     best: dict[str, Any]  # params, perplexity (or loss), spec, ...
     pareto_size: int
+    asked: int  # the evaluations asked for (oneshot: 1); more than were made where no unseen sub-network was found
 
     @property
     def best_json(self) -> str:
@@ -171,7 +172,9 @@ class SearchResult(Result):
     def describe(self) -> str:
         best = self.best
         shown = f"perplexity {best['perplexity']:.2f}" if "perplexity" in best else f"objective {best['loss']:.4f}"
-        return (f"best of {self.evaluations} ({self.replayed} from the journal): {shown} at "
+        short = (f"; stopped short of {self.asked}: the strategy found no sub-network in the bin it had not "
+                 "evaluated (a small bin)" if self.evaluations < self.asked else "")
+        return (f"best of {self.evaluations} ({self.replayed} from the journal){short}: {shown} at "
                 f"{best['params'] / 1e6:.2f}M parameters -> {self.best_json}")
 
 
@@ -210,7 +213,6 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
     from headstart.search import PerplexityObjective, ProxyObjective, run_search
     from headstart.search.run import SearchConfig as JournalSettings
     from headstart.search.run import importance_seed
-    from headstart.subnet import make_space, param_count, parse_budget
     from headstart.subnet.importance import magnitude_importance
     from headstart.train.distributed import close_ranks, init_ranks
 
@@ -221,9 +223,7 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
         device = ranks.device
         # in the dtype it computes in (bf16 on GPUs by default): never an fp32 copy of a large teacher
         teacher = load_model(cfg.teacher, dtype=weights_dtype(cfg.precision, device))
-        space = make_space(cfg.space, teacher.config, layers=cfg.layers, multiple=cfg.multiple)
-        budget = parse_budget(cfg.budget, param_count(teacher.config))
-        space.check_budget(budget)
+        space, budget = cfg.space_and_budget(teacher.config)  # the bin holds a sub-network: cfg.check() said so
         windows = scoring_windows(teacher, cfg.data, "validation", cfg.tokens, cfg.seq_len,
                                   what=f"teacher {cfg.teacher}")
         teacher = teacher.to(device)
@@ -253,7 +253,7 @@ def search(config: SearchConfig | None = None, **fields: Any) -> SearchResult:
     finally:
         close_ranks(ranks)
     return SearchResult(str(cfg.out), summary["evaluations"], summary["replayed"], summary["best"],
-                        len(summary["pareto"]))
+                        len(summary["pareto"]), 1 if cfg.strategy == "oneshot" else cfg.evals)
 
 
 @dataclass

@@ -8,6 +8,7 @@ checked of the outputs before any work (`headstart run` checks every step before
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,12 +16,14 @@ from typing import Any, ClassVar
 from headstart.assets.catalog import GROUPS
 from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
+from headstart.model.decoder import DecoderConfig
 from headstart.model.hub import PUSH_HELP, check_repo_id
 from headstart.search.journal import JOURNAL
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
 from headstart.settings import DEVICE_HELP, Config, command_line, setting
-from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES
+from headstart.subnet.counts import param_count
+from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES, Budget, SearchSpace, make_space, parse_budget
 from headstart.train.config import TrainConfig
 
 SPLITS = ("train", "validation")
@@ -155,6 +158,20 @@ class SearchConfig(Config):
         if self.objective == "importance" and self.importance is None:
             raise UsageError("--objective importance needs the scores", "pass --importance auto, or an "
                              "importance.json written by `headstart importance`")
+
+    def check(self) -> None:
+        """Also that the bin holds a sub-network of the space (a whole-layers space has one size per depth), from
+        the teacher's config.json alone: a pipeline refuses it before its first step, not hours later."""
+        from headstart.model.checkpoint import decoder_config, read_config, resolve_model_dir
+
+        super().check()
+        space, budget = self.space_and_budget(decoder_config(read_config(resolve_model_dir(self.teacher))))
+        space.sample(random.Random(self.seed), budget)
+
+    def space_and_budget(self, teacher: DecoderConfig) -> tuple[SearchSpace, Budget]:
+        """The search space over the teacher's shape and the parameter bin of --budget."""
+        space = make_space(self.space, teacher, layers=self.layers, multiple=self.multiple)
+        return space, parse_budget(self.budget, param_count(teacher))
 
     def strategy_settings(self) -> StrategySettings:
         return StrategySettings(**{name: getattr(self, name) for name in StrategySettings.__dataclass_fields__})

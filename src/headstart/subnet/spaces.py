@@ -326,8 +326,12 @@ class SearchSpace:
                 w = self._fit(w, o, budget, rng)
             if w is not None:
                 return self._to_spec(w, o)
+        sizes = {self._count(*self._random(rng)) for _ in range(20 * tries)}  # sampled, to name the nearest
+        below, above = [n for n in sizes if n < budget.lo], [n for n in sizes if n > budget.hi]
+        near = " and ".join(human(n) for n in (max(below, default=0), min(above, default=0)) if n)
         raise UsageError(f"found no {self.name} sub-network with {budget} parameters in {tries} tries: the bin is "
-                         "narrower than this space's width steps", "widen the bin or use a layer-wise space")
+                         f"narrower than this space's width steps (the nearest sizes it has: {near})",
+                         "widen the bin to reach one of them (--budget LO:HI), or use a layer-wise space")
 
     # ------------------------------------------------------------ the public operations
 
