@@ -160,11 +160,14 @@ class SearchConfig(Config):
                              "importance.json written by `headstart importance`")
 
     def check(self) -> None:
-        """Also that the bin holds a sub-network of the space (a whole-layers space has one size per depth), from
-        the teacher's config.json alone: a pipeline refuses it before its first step, not hours later."""
+        super().check()
+        self.check_bin()
+
+    def check_bin(self) -> None:
+        """That the bin holds a sub-network of the space (a whole-layers space has one size per depth), from the
+        teacher's config.json alone: a pipeline refuses it before its first step, not hours later."""
         from headstart.model.checkpoint import decoder_config, read_config, resolve_model_dir
 
-        super().check()
         space, budget = self.space_and_budget(decoder_config(read_config(resolve_model_dir(self.teacher))))
         space.sample(random.Random(self.seed), budget)
 
