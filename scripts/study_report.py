@@ -5,8 +5,9 @@ from-scratch arm's final perplexity; the analyses, which train every arm for 1M 
 from-scratch model that short is far from its plateau, and a sub-network starts below its final perplexity),
 race to a reference of their own on the same data order, seed and schedule: a run's sub-network trained on
 CE alone (does the KD setting pay against no KD?), and in a table over runs, its first run's student (the
-default's: does another space or objective beat it?). A run not yet made is listed as such. Run from the
-repository root: python scripts/study_report.py
+default's: does another space or objective beat it?). A run not yet made is listed as such. A run whose folder
+is gone keeps what the previous report in --out said of it (its text, figures and raw comparison), so that the
+report grows run by run where only results/ is kept. Run from the repository root: python scripts/study_report.py
 """
 
 from __future__ import annotations
@@ -170,10 +171,34 @@ def _schedule(result: dict[str, Any]) -> str:
         ", those marked stopped ending once they reached the from-scratch arm's final perplexity" if stopped else "")
 
 
-def section(runs: Path, out: Path, title: str, names: list[str], question: str) -> tuple[str, dict[str, Any]]:
+def previous_report(out: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """The report already in `out`: its blocks by section title and by `title/run` (a `### run` part, up to the
+    section's "Not yet run" line), and its study.json; empty where there is none."""
+    path, raw = out / "report.md", out / "study.json"
+    if not (path.is_file() and raw.is_file()):
+        return {}, {}
+    blocks = {}
+    for part in re.split(r"^## ", path.read_text(), flags=re.M)[1:]:
+        title, _, body = part.partition("\n")
+        blocks[title] = ("## " + part).rstrip("\n") + "\n"
+        for sub in re.split(r"^### ", body, flags=re.M)[1:]:
+            name = sub.partition("\n")[0]
+            blocks[f"{title}/{name}"] = ("### " + sub).split("\nNot yet run:")[0].rstrip("\n") + "\n"
+    return blocks, json.loads(raw.read_text())
+
+
+def section(runs: Path, out: Path, title: str, names: list[str], question: str,
+            before: tuple[dict[str, str], dict[str, Any]] = ({}, {})) -> tuple[str, dict[str, Any]]:
+    """A section of the report from the runs there are; what the previous report said (`before`) of those whose
+    folders are gone: of each run, or of a whole table over runs when none of them is here."""
     results = {name: _load(runs, name) for name in names}
-    missing = [n for n, r in results.items() if r is None]
     done = {n: r for n, r in results.items() if r is not None}
+    blocks, old_raw = before[0], before[1].get(title, {})
+    if title in CROSS_RUN and not done and title in blocks:
+        return blocks[title], old_raw
+    kept = {} if title in CROSS_RUN else {n: blocks[f"{title}/{n}"] for n in names if n not in done
+                                           and f"{title}/{n}" in blocks and n in old_raw}
+    missing = [n for n in names if n not in done and n not in kept]
     text = [f"## {title}\n\nWhat it answers: {question}.\n"]
     raw: dict[str, Any] = {}
     if title in CROSS_RUN and done:
@@ -192,7 +217,14 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str) 
         text.append(report.comparison_table(comparison))
         text.append(f"\n![tokens]({plot.name}/comparison_tokens.png) ![FLOPs]({plot.name}/comparison_flops.png)\n")
     else:
-        for name, result in done.items():
+        for name in names:
+            if name in kept:
+                text.append(kept[name])
+                raw[name] = old_raw[name]
+                continue
+            if name not in done:
+                continue
+            result = done[name]
             comparison = _recompare(result)
             raw[name] = comparison
             text.append(f"### {name}\n\nTeacher perplexity {result['teacher']['perplexity']:.2f} on "
@@ -237,12 +269,16 @@ def main() -> None:
     args = parser.parse_args()
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    before = previous_report(out)
     parts, raw = [], {}
     for title, (names, question) in SECTIONS.items():
-        text, raw[title] = section(runs, out, title, names, question)
+        text, raw[title] = section(runs, out, title, names, question, before)
         parts.append(text)
-    parts.append("## The search's objective against training\n\n" + "\n".join(
-        _written(runs / path, out) for path in FIDELITY))
+    fidelity = "The search's objective against training"
+    if not any((runs / path).is_file() for path in FIDELITY) and fidelity in before[0]:
+        parts.append(before[0][fidelity])
+    else:
+        parts.append(f"## {fidelity}\n\n" + "\n".join(_written(runs / path, out) for path in FIDELITY))
     header = ("# The head start, measured on the scale-model teacher\n\nMade by `python scripts/study_report.py` "
               "from the runs of `bash recipes/study/run.sh` (recipes in recipes/study/). Perplexities are on the "
               "same held-out windows within each table; FLOPs count student forward + backward and teacher "

@@ -4,6 +4,7 @@ their own (the sub-network on CE alone, or a table's first run)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,10 +55,7 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
     (runs / "halving-25").mkdir()
     (runs / "halving-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
     (runs / "halving-25" / "halving.png").write_bytes(b"png")
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
-                           "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    report = (out / "report.md").read_text()
+    report = report_of(runs, out)
     # the headline's student reaches 100 between its points 0 (200) and 1 (80): log-interpolated
     assert "| student | 2.00M | 0.002 | 60.00 | 756 |" in report
     # kd-losses had no from-scratch arm: it races to its sub-network on CE alone, and js never gets there
@@ -102,3 +100,34 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
     assert (out / "kd-losses" / "comparison_tokens.png").is_file()
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0
 
+
+
+def report_of(runs: Path, out: Path) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
+                           "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return (out / "report.md").read_text()
+
+
+def test_a_run_whose_folder_is_gone_keeps_what_the_last_report_said_of_it(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    fake_run(runs, "headline-25", {"random": [1000.0, 400.0, 100.0], "student": [200.0, 80.0, 60.0]}, True)
+    fake_run(runs, "headline-25-seed1", {"random": [1000.0, 300.0, 100.0], "student": [150.0, 90.0, 70.0]}, True)
+    fake_run(runs, "granularity-fine-layerwise", {"subnet_ce": [200.0, 150.0, 100.0], "student": [200.0, 100.0, 80.0]},
+             False)
+    (runs / "halving-25").mkdir()
+    (runs / "halving-25" / "halving.md").write_text("# Successive halving\n\n- Winner: 003.\n")
+    first = report_of(runs, out)
+    assert report_of(tmp_path / "none", out) == first  # nothing here: the report as it was
+    # only results/ kept, and one new run: the others' parts as the last report had them, the new one added
+    shutil.rmtree(runs)
+    fake_run(runs, "headline-25-20m", {"random": [1000.0, 300.0, 90.0], "student": [150.0, 90.0, 70.0]}, True)
+    grown = report_of(runs, out)
+    seed1 = first[first.index("### headline-25-seed1"):first.index("## Search-space granularity\n")]
+    assert seed1.split("Not yet run")[0] in grown and "### headline-25-20m" in grown
+    assert "| 25% | from scratch's final | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in grown
+    granularity = first[first.index("## Search-space granularity\n"):first.index("## Search-space granularity at")]
+    assert granularity in grown and "### Successive halving\n\n- Winner: 003.\n" in grown
+    assert "Not yet run: headline-50, headline-50-seed1 (" in grown
+    assert set(json.loads((out / "study.json").read_text())["Headline"]) == {"headline-25", "headline-25-seed1",
+                                                                             "headline-25-20m"}
