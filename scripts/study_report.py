@@ -109,6 +109,8 @@ def _recompare(result: dict[str, Any]) -> dict[str, Any] | None:
 
 
 HEADLINE_ARMS = {"student": "sub-network + KD", "subnet_ce": "sub-network, CE"}
+HEADLINE_GROUPS = (("25%", r"headline-25(-seed\d+)?"), ("50%", r"headline-50(-seed\d+)?"),  # the seeds of a budget
+                   ("25%, 20M-token baseline", "headline-25-20m"))  # and the race against a twice-longer baseline
 
 
 def _ratio_cell(values: list[float]) -> str:
@@ -128,7 +130,7 @@ def _summary_row(budget: str, target: str, label: str, races: list[dict[str, Any
     bound = " (bound)" if any(r["bound"] for r in races) else ""
     missed = len(races) - len(tokens)
     note = f" ({missed} of {len(races)} seeds never reached it)" if missed and tokens else ""
-    return (f"| {budget}% | {target} | {label} | {_ratio_cell(tokens) if tokens else 'not reached'}{bound}{note} | "
+    return (f"| {budget} | {target} | {label} | {_ratio_cell(tokens) if tokens else 'not reached'}{bound}{note} | "
             f"{_ratio_cell(flops) if flops else 'not reached'}{bound}{note} |")
 
 
@@ -138,9 +140,8 @@ def headline_summary(comparisons: dict[str, dict[str, Any] | None]) -> str:
     reference it raced (final perplexity, kept rate, what its last doubling gained)."""
     lines = ["| budget | raced to | arm | fewer tokens | fewer FLOPs |", "|---|---|---|---|---|"]
     notes = []
-    for budget in ("25", "50"):
-        runs = {n: c for n, c in comparisons.items()  # the seeds of one budget (not headline-25-20m's baseline)
-                if c and re.fullmatch(f"headline-{budget}(-seed\\d+)?", n)}
+    for budget, pattern in HEADLINE_GROUPS:
+        runs = {n: c for n, c in comparisons.items() if c and re.fullmatch(pattern, n)}
         for key, target in (("comparison", "from scratch's final"), ("to_teacher", "the teacher's perplexity")):
             races = [(c if key == "comparison" else c.get(key)) for c in runs.values()]
             races = [r for r in races if r]

@@ -85,6 +85,10 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
         # at 50% it is not reached, and is raced to the teacher's 50: from scratch there at 1,889 tokens, the
         # student at 1,634 (1.16x); with the teacher's 4e9 FLOPs a token-thousand, 0.50x the FLOPs
         "| 50% | from scratch's final | sub-network + KD | not reached | not reached |",
+        # headline-25-20m's own row: the student at 90 at 1,000 tokens, from scratch there at 2,000
+        "| 25%, 20M-token baseline | from scratch's final | sub-network + KD | 2.00x | 0.86x |",
+        "- headline-25-20m: from scratch 90.00 after 2,000 tokens at lr 0.002; its last doubling of tokens lowered "
+        "perplexity by 70.0%.",
         "| 50% | the teacher's perplexity | sub-network + KD | 1.16x | 0.50x |",
         "below the teacher's 50.00, so the arms race to the teacher's perplexity too.",
         "| student | 2.00M | 0.002 | 45.00 | 1.63K | 1.16x | 11.4G | 0.50x |",
