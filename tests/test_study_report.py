@@ -105,10 +105,10 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
     assert json.loads((out / "study.json").read_text())["KD losses"]["kd-losses"]["target_perplexity"] == 100.0
 
 
-
 def report_of(runs: Path, out: Path) -> str:
+    """scripts/study_report.py run from the test's folder (as the first test always did); its report.md."""
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_report.py"), "--runs", str(runs),
-                           "--out", str(out)], capture_output=True, text=True)
+                           "--out", str(out)], capture_output=True, text=True, cwd=out.parent)
     assert done.returncode == 0, done.stderr
     return (out / "report.md").read_text()
 
