@@ -12,9 +12,10 @@ import pytest
 import torch
 import yaml
 
-from headstart.cli.main import build_parser, main, recipe_overrides
+from headstart.cli.main import build_parser, main
 from headstart.errors import UsageError
 from headstart.pipeline import _decide, _record_file, load_pipeline, plan
+from headstart.settings import fields_of_words
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -41,12 +42,12 @@ def test_train_on_a_cuda_device_without_one_is_one_line(tmp_path, capsys):
 
 
 def test_dotted_words_are_recipe_keys():
-    assert recipe_overrides(["--out=runs/x", "--train.lr", "1e-3", "--prepare.input", "a", "b", "--train.compile",
+    assert fields_of_words(["--out=runs/x", "--train.lr", "1e-3", "--prepare.input", "a", "b", "--train.compile",
                              "--train.no-eval-log-spaced", "--variants.kd-half.kd-until", "0.5"]) == {
         "out": "runs/x", "train.lr": "1e-3", "prepare.input": ["a", "b"], "train.compile": True,
         "train.eval_log_spaced": False, "variants.kd-half.kd_until": "0.5"}
     with pytest.raises(UsageError, match="unrecognized arguments: stray"):
-        recipe_overrides(["stray", "--out", "x"])
+        fields_of_words(["stray", "--out", "x"])
 
 
 def test_a_dotted_flag_reaches_the_baselines_and_the_resolved_recipe_plans_it(capsys):
@@ -119,5 +120,5 @@ def test_a_config_is_made_again_from_its_command_line_in_any_word_order():
     earlier = ("headstart prepare --tokenizer gpt2 --input a.txt b/ --out data --text-field text --seed 0 "
                "--val-docs 'x*.txt' --max-tokens 2000000")
     assert from_command_line(PrepareConfig, earlier) == dataclasses.replace(cfg, workers=None)
-    with pytest.raises(UsageError, match="is not a command of PrepareConfig"):
+    with pytest.raises(UsageError, match="'colour' is not a setting of PrepareConfig"):
         from_command_line(PrepareConfig, "headstart prepare --input a.txt --out data --colour blue")

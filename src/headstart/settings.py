@@ -139,15 +139,31 @@ def from_command_line(cls: type[C], words: str) -> C:
     """The config a `headstart COMMAND --flag value ...` line (command_line's) makes, whatever its words' order."""
     import shlex
 
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    add_flags(parser, cls)
-    try:
-        args, extra = parser.parse_known_args(shlex.split(words)[2:])
-    except (argparse.ArgumentError, ValueError) as err:
-        extra = [str(err)]
-    if extra:
-        raise UsageError(f"{words!r} is not a command of {cls.__name__} ({' '.join(extra)})", "run it again")
-    return make(cls, given(args, cls), words)
+    return make(cls, fields_of_words(shlex.split(words)[2:]), words)
+
+
+def fields_of_words(words: list[str]) -> dict[str, Any]:
+    """`--out D --train.lr 1e-3 --prepare.input a b --train.no-compile` as {"out": "D", "train.lr": "1e-3",
+    "prepare.input": ["a", "b"], "train.compile": False}: fields or dotted recipe keys, their values still text
+    (make and parse_fields check and parse them; command_line writes such words)."""
+    values_of: dict[str, list[str]] = {}
+    for word in words:
+        if word.startswith("--"):
+            key, eq, value = word[2:].partition("=")
+            *path, name = key.split(".")  # dashes only in the field's name: an arm's name may hold one
+            values_of[".".join([*path, name.replace("-", "_")])] = [value] if eq else []
+        elif not values_of:
+            raise UsageError(f"unrecognized arguments: {word}", "give a --flag before each value")
+        else:
+            values_of[list(values_of)[-1]].append(word)
+    overrides: dict[str, Any] = {}
+    for key, values in values_of.items():
+        *path, name = key.split(".")
+        if values:
+            overrides[key] = values[0] if len(values) == 1 else values
+        else:  # a switch
+            overrides[".".join([*path, name.removeprefix("no_")])] = not name.startswith("no_")
+    return overrides
 
 
 class Config:

@@ -74,40 +74,17 @@ def build_parser(argv: list[str] | None = None) -> Parser:
     return parser
 
 
-def recipe_overrides(words: list[str]) -> dict[str, Any]:
-    """`--out D --train.lr 1e-3 --prepare.input a b --train.no-compile` as {"out": "D", "train.lr": "1e-3",
-    "prepare.input": ["a", "b"], "train.compile": False}: recipe keys, checked and parsed where the recipe's are."""
-    given: dict[str, list[str]] = {}
-    for word in words:
-        if word.startswith("--"):
-            key, eq, value = word[2:].partition("=")
-            *path, name = key.split(".")  # dashes only in the field's name: an arm's name may hold one
-            given[".".join([*path, name.replace("-", "_")])] = [value] if eq else []
-        elif not given:
-            raise UsageError(f"unrecognized arguments: {word}", "see `headstart run --help`")
-        else:
-            given[list(given)[-1]].append(word)
-    overrides: dict[str, Any] = {}
-    for key, values in given.items():
-        *path, name = key.split(".")
-        if values:
-            overrides[key] = values[0] if len(values) == 1 else values
-        else:  # a switch
-            overrides[".".join([*path, name.removeprefix("no_")])] = not name.startswith("no_")
-    return overrides
-
-
 def _config(args: argparse.Namespace, extra: list[str]) -> Any:
     """The command's config: its --config recipe, then the flags given (any recipe key under `run`)."""
     from headstart import api
-    from headstart.settings import given, make, read_recipe
+    from headstart.settings import fields_of_words, given, make, read_recipe
 
     if args.command == "run":
         from headstart.pipeline import load_pipeline
 
         if not args.config:
             raise UsageError("no recipe given", "pass --config RECIPE.yaml (e.g. recipes/demo.yaml)")
-        return load_pipeline(args.config, recipe_overrides(extra))
+        return load_pipeline(args.config, fields_of_words(extra))
     cls = api.COMMANDS[args.command][0]
     recipe = read_recipe(cls, args.config) if args.config else {}
     return make(cls, recipe | given(args, cls), f"headstart {args.command}")
