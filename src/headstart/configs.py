@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from headstart.assets.catalog import GROUPS
+from headstart.data.shards import SPLITS
 from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
 from headstart.model.decoder import DecoderConfig
 from headstart.model.hub import PUSH_HELP, check_repo_id
+from headstart.runtime import AUTO_PRECISION_HELP, PRECISIONS
 from headstart.search.journal import JOURNAL
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, StrategySettings
@@ -26,14 +28,11 @@ from headstart.subnet.counts import param_count
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES, Budget, SearchSpace, make_space, parse_budget
 from headstart.train.config import TrainConfig
 
-SPLITS = ("train", "validation")
-PRECISIONS = ("fp32", "bf16")  # of scoring: fp32 unless asked
-SEARCH_PRECISIONS = ("auto", "fp32", "bf16")  # search's (and training's): bf16 on GPUs unless asked
 DTYPES = ("float32", "bfloat16", "float16")
 OBJECTIVES = ("perplexity", "importance", "magnitude")
 BACKENDS = ("headstart", "lm-eval")
+SCORING_PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
 _STRATEGY = StrategySettings()
-PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
 
 
 @dataclass
@@ -103,7 +102,7 @@ class ImportanceConfig(Config):
                                   "function), so that first-n slicing keeps the most important units")
     order: str = setting("activation", "which score orders the written teacher", ("activation", "magnitude"))
     device: str = setting("auto", DEVICE_HELP)
-    precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
+    precision: str = setting("fp32", SCORING_PRECISION_HELP, PRECISIONS[1:])
 
     required = ("teacher", "data", "out")
     positive = ("tokens", "seq_len", "batch_size")
@@ -143,7 +142,7 @@ class SearchConfig(Config):
     bins: int = setting(_STRATEGY.bins, "stratified: sub-bins of the budget")
     seed: int = setting(0, "seed of the search")
     device: str = setting("auto", DEVICE_HELP)
-    precision: str = setting("auto", "auto is bf16 autocast on GPU, fp32 on CPU", SEARCH_PRECISIONS)
+    precision: str = setting("auto", AUTO_PRECISION_HELP, PRECISIONS)
 
     required = ("teacher", "data", "out", "budget")
     positive = ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple", "bins")
@@ -287,7 +286,7 @@ class EvalConfig(Config):
                            "lm-eval), both on the offline task files", BACKENDS)
     batch_size: int = setting(8, "windows or items per forward pass")
     device: str = setting("auto", DEVICE_HELP)
-    precision: str = setting("fp32", PRECISION_HELP, PRECISIONS)
+    precision: str = setting("fp32", SCORING_PRECISION_HELP, PRECISIONS[1:])
 
     required = ("model",)
     positive = ("tokens", "seq_len", "batch_size")

@@ -10,6 +10,9 @@ import torch
 
 from headstart.errors import UsageError
 
+PRECISIONS = ("auto", "fp32", "bf16")  # what autocast_dtype reads: a --precision (scoring's: fp32 or bf16)
+AUTO_PRECISION_HELP = "auto is bf16 autocast on GPU, fp32 on CPU"
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """'auto' is the GPU when there is one, else the CPU; an unavailable device is a UsageError."""

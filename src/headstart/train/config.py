@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from headstart.errors import UsageError
 from headstart.model.hub import PUSH_HELP, check_repo_id
+from headstart.runtime import AUTO_PRECISION_HELP, PRECISIONS
 from headstart.settings import DEVICE_HELP, Config, setting
 from headstart.train.fused_kd import KD_KERNELS, check_liger_available, check_liger_loss
 from headstart.train.losses import parse_kd_loss
 from headstart.train.schedule import SCHEDULES
 
-PRECISIONS = ("auto", "fp32", "bf16")
 PARALLEL = ("ddp", "fsdp")
 REQUIRED = ("student", "data", "tokens", "out")
 
@@ -66,7 +66,7 @@ class TrainConfig(Config):
     # execution
     seed: int = setting(0, "seed of the data order and of --random-init")
     device: str = setting("auto", DEVICE_HELP)
-    precision: str = setting("auto", "auto is bf16 autocast on GPU, fp32 on CPU", PRECISIONS)
+    precision: str = setting("auto", AUTO_PRECISION_HELP, PRECISIONS)
     compile: bool = setting(False, "torch.compile each transformer block")
     parallel: str = setting("ddp", "with several ranks (torchrun): ddp, or fsdp (FSDP2; the teacher is sharded too)",
                             PARALLEL)
