@@ -22,7 +22,7 @@ from headstart.model.hub import PUSH_HELP, check_repo_id
 from headstart.runtime import AUTO_PRECISION_HELP, PRECISIONS
 from headstart.search.journal import JOURNAL
 from headstart.search.run import COSTS
-from headstart.search.strategies import STRATEGIES, StrategySettings
+from headstart.search.strategies import STRATEGIES, SURVIVALS, StrategySettings
 from headstart.settings import DEVICE_HELP, Config, command_line, setting
 from headstart.subnet.counts import param_count
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES, Budget, SearchSpace, make_space, parse_budget
@@ -137,8 +137,7 @@ class SearchConfig(Config):
     tournament: int = setting(_STRATEGY.tournament, "parents are the best of this many random members")
     crossover_prob: float = setting(_STRATEGY.crossover_prob, "chance that a child mixes two parents")
     mutation_prob: float = setting(_STRATEGY.mutation_prob, "chance that a child is mutated")
-    survival: str = setting(_STRATEGY.survival, "who survives a generation: the best, or the youngest",
-                            ("tournament", "aging"))
+    survival: str = setting(_STRATEGY.survival, "who survives a generation: the best, or the youngest", SURVIVALS)
     bins: int = setting(_STRATEGY.bins, "stratified: sub-bins of the budget")
     seed: int = setting(0, "seed of the search")
     device: str = setting("auto", DEVICE_HELP)

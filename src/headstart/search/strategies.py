@@ -45,13 +45,16 @@ class Evaluate(Protocol):
     def remaining(self) -> int: ...
 
 
+SURVIVALS = ("tournament", "aging")  # who survives a generation: the best, or the youngest
+
+
 @dataclass(frozen=True)
 class StrategySettings:
     population: int = 16
     tournament: int = 4
     crossover_prob: float = 0.5
     mutation_prob: float = 0.8
-    survival: str = "tournament"  # "tournament": best survive; "aging": youngest survive
+    survival: str = "tournament"  # one of SURVIVALS
     bins: int = 8  # stratified: sub-bins of the budget
 
 
