@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from headstart.assets.catalog import GROUPS
-from headstart.data.shards import SPLITS
+from headstart.data.shards import SHARD_TOKENS, SPLITS
 from headstart.errors import UsageError
 from headstart.eval.tasks import TASKS
 from headstart.model.decoder import DecoderConfig
@@ -25,6 +25,7 @@ from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, SURVIVALS, StrategySettings
 from headstart.settings import DEVICE_HELP, Config, command_line, setting
 from headstart.subnet.counts import param_count
+from headstart.subnet.importance import ORDERS
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES, Budget, SearchSpace, make_space, parse_budget
 from headstart.train.config import TrainConfig
 
@@ -67,8 +68,7 @@ class PrepareConfig(Config):
                                      "splits), reading no further")
     workers: int | None = setting(None, "tokenize in this many processes (none given: one, its batch encode on "
                                   "every core)")
-    shard_tokens: int = setting(2**28, "tokens per shard file of a split (the last holds the rest); the default is "
-                                "data.prepare.SHARD_TOKENS")
+    shard_tokens: int = setting(SHARD_TOKENS, "tokens per shard file of a split (the last holds the rest)")
 
     required = ("input", "out")
 
@@ -100,7 +100,7 @@ class ImportanceConfig(Config):
     batch_size: int = setting(8, "windows per forward pass")
     write_teacher: bool = setting(False, "also write OUT/teacher: the teacher with units sorted by score (same "
                                   "function), so that first-n slicing keeps the most important units")
-    order: str = setting("activation", "which score orders the written teacher", ("activation", "magnitude"))
+    order: str = setting("activation", "which score orders the written teacher", ORDERS)
     device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("fp32", SCORING_PRECISION_HELP, PRECISIONS[1:])
 

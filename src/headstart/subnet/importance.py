@@ -32,12 +32,14 @@ from headstart.progress import progress_bar
 from headstart.subnet.activate import gather_state
 from headstart.subnet.spec import LayerSpec, SubnetSpec
 
+ORDERS = ("activation", "magnitude")  # the methods below, by the name an Importance carries
+
 
 @dataclass
 class Importance:
     """A score per unit of one teacher; higher means more important."""
 
-    method: str  # "activation" | "magnitude"
+    method: str  # one of ORDERS
     embd: torch.Tensor  # [n_embd]
     heads: list[torch.Tensor]  # per layer [n_head]
     mlp: list[torch.Tensor]  # per layer [mlp]
