@@ -138,8 +138,8 @@ def importance(config: ImportanceConfig | None = None, **fields: Any) -> Importa
     device = pick_device(cfg.device)
     teacher = teacher.to(device)
     with compute_autocast(device, cfg.precision):
-        scores = {"activation": activation_importance(teacher, windows, cfg.batch_size, progress=True),
-                  "magnitude": magnitude_importance(teacher)}
+        scores = {s.method: s for s in (activation_importance(teacher, windows, cfg.batch_size, progress=True),
+                                        magnitude_importance(teacher))}
     record = {"teacher": str(teacher.source_dir), "data": str(cfg.data), "split": cfg.split,
               "tokens": int(windows[:, :-1].numel()), "seq_len": windows.shape[1] - 1,
               "teacher_written": "teacher" if cfg.write_teacher else None, "order": cfg.order,
