@@ -26,7 +26,7 @@ from headstart.train.metrics import read_metrics
 
 SECTIONS = {  # title -> (runs, what it answers)
     "Headline": (["headline-25", "headline-25-seed1", "headline-25-seed2", "headline-50", "headline-50-seed1",
-                  "headline-25-20m", "headline-25-20m-seed1"],
+                  "headline-50-seed2", "headline-25-20m", "headline-25-20m-seed1"],
                  "tokens and FLOPs a searched, distilled student saves against a tuned from-scratch model"),
     "Search-space granularity": ([f"granularity-{s}" for s in ("fine-layerwise", "coarse-uniform", "coarse-layerwise",
                                                                  "fine-uniform")],

@@ -71,7 +71,7 @@ def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their
         # space's student reaches 80, the default's final perplexity, at its point 1 (1,000 tokens)
         "| granularity-fine-layerwise: untrained 200.00 | 2.00M | 0.002 | 80.00 | 2K | 1.00x |",
         "| granularity-coarse-uniform: untrained 150.00 | 2.00M | 0.002 | 70.00 | 1K | 2.00x |",
-        "Not yet run: headline-25-seed2, headline-50-seed1",
+        "Not yet run: headline-25-seed2, headline-50-seed1, headline-50-seed2",
         # select-25 and headline-25 each raced a from-scratch arm of their own student's architecture: the table
         # over both races to the higher final perplexity (110, select-25's), which every student reached; the
         # selected student as trained, and with its selection's tokens and FLOPs counted from its first point
@@ -132,6 +132,6 @@ def test_a_run_whose_folder_is_gone_keeps_what_the_last_report_said_of_it(tmp_pa
     assert "| 25% | from scratch's final | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in grown
     granularity = first[first.index("## Search-space granularity\n"):first.index("## Search-space granularity at")]
     assert granularity in grown and "### Successive halving\n\n- Winner: 003.\n" in grown
-    assert "Not yet run: headline-25-seed2, headline-50, headline-50-seed1, headline-25-20m-seed1 (" in grown
+    assert "Not yet run: headline-25-seed2, headline-50, headline-50-seed1, headline-50-seed2, headline-25-20m-seed1 (" in grown
     assert set(json.loads((out / "study.json").read_text())["Headline"]) == {"headline-25", "headline-25-seed1",
                                                                              "headline-25-20m"}

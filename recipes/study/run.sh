@@ -12,15 +12,16 @@ if [ ! -f "$data/manifest.json" ]; then  # the demo's data: the teacher's tokeni
   "$hs" prepare --tokenizer scale-teacher --input corpus:shakespeare corpus:kjv corpus:austen corpus:brown \
     --val-docs persuasion.txt hamlet.txt tempest.txt twelfth_night.txt 'cr*.txt' --out "$data"
 fi
-# headline-25 and its second and third seeds first (the analyses, all at 25%, race to its from-scratch arm), then the
-# analyses (the fidelity ones first: the search's defaults hang on them; kd-losses before kd-per-flop: it fills
-# the logit cache kd-per-flop reads), then headline-50 and its second seed, the longest (its KD arms run at
-# about half the CE arms' speed on a CPU), then the layers space at 53% (it cannot reach 25%, nor 50%), and last
-# headline-25 against a 20M-token baseline and its second seed, which neither the headline nor the analyses need
+# headline-25 and its second and third seeds first (the analyses, all at 25%, race to its from-scratch arm),
+# then the analyses (the fidelity ones first: the search's defaults hang on them; kd-losses before kd-per-flop:
+# it fills the logit cache kd-per-flop reads), then headline-50 and its second and third seeds, the longest (its
+# KD arms run at about half the CE arms' speed on a CPU), then the layers space at 53% (it cannot reach 25%, nor
+# 50%), and last headline-25 against a 20M-token baseline and its second seed, which neither the headline nor
+# the analyses need
 all="headline-25 headline-25-seed1 headline-25-seed2 rank-correlation-25 halving-25 select-25 kd-losses
 kd-per-flop granularity-coarse-uniform granularity-coarse-layerwise granularity-fine-uniform
 granularity-fine-layerwise objective-importance objective-magnitude headline-50 headline-50-seed1
-granularity-fine-layerwise-53 granularity-layers-53 headline-25-20m headline-25-20m-seed1"
+headline-50-seed2 granularity-fine-layerwise-53 granularity-layers-53 headline-25-20m headline-25-20m-seed1"
 for recipe in ${*:-$all}; do
   case $recipe in
     rank-correlation-25)  # 16 candidates of the headline's search, each trained briefly with KD like the study
