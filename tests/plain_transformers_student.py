@@ -1,13 +1,13 @@
 """Use student folders as a user with only torch and transformers would: `python this.py CASES.json`.
 
 headstart cannot be imported here (a finder refuses it), so the folders stand on their own.
-For each folder: the tokenizer loads without custom code and is the teacher's (its vocabulary,
-special tokens, chat template and the ids of a text); the model generates greedily with its
-generation config's stop token, the same with and without the KV cache; a left-padded batch
-scores as its rows do alone; save_pretrained and from_pretrained give the same logits. CASES.json
-maps each folder to its teacher's folder and a prompt whose greedy continuation meets the stop
-token. Prints one line "RESULT {json}" per folder ("asked": whether transformers asked to run the
-folder's code on the way to its tokenizer); any failed check raises.
+For each folder: the tokenizer loads without custom code and is the teacher's (its vocabulary, special tokens,
+chat template and the ids of a text); the model generates greedily with its generation config's stop token,
+the same with and without the KV cache; a left-padded batch scores as its rows do alone; save_pretrained and
+from_pretrained give the same logits, also after resize_token_embeddings. CASES.json maps each folder to its
+teacher's folder and a prompt whose greedy continuation meets the stop token. Prints one line "RESULT {json}"
+per folder ("asked": whether transformers asked to run the folder's code on the way to its tokenizer); any
+failed check raises.
 
 `python this.py --terminal FOLDER...` loads each folder's tokenizer as a user at a terminal would,
 then again with trust_remote_code=False, between marker lines (tests/test_student_is_a_causal_lm.py
@@ -96,6 +96,17 @@ def check(folder: str, teacher_folder: str, prompt_ids: list[int]) -> dict:
             resaved_diff = (reloaded(long[None]).logits[0] - alone[0]).abs().max().item()
         assert resaved_diff < 1e-5, resaved_diff
         assert transformers.AutoTokenizer.from_pretrained(again).eos_token_id == eos
+        # a vocabulary grown for new tokens (tied heads grow with the embedding): old tokens score as before,
+        # and the grown folder loads back as it was
+        vocab = model.config.vocab_size
+        reloaded.resize_token_embeddings(vocab + 8, mean_resizing=False)
+        with torch.no_grad():
+            grown = reloaded(long[None]).logits[0]
+        assert grown.shape[-1] == vocab + 8 and (grown[:, :vocab] - alone[0]).abs().max().item() < 1e-5
+        reloaded.save_pretrained(again + "/grown")
+        regrown = transformers.AutoModelForCausalLM.from_pretrained(again + "/grown", trust_remote_code=True).eval()
+        with torch.no_grad():
+            assert (regrown(long[None]).logits[0] - grown).abs().max().item() < 1e-5
     return {"folder": folder, "class": type(model).__name__, "generated": len(new), "padded_diff": padded_diff,
             "asked": asked}
 

@@ -132,6 +132,7 @@ def test_a_run_whose_folder_is_gone_keeps_what_the_last_report_said_of_it(tmp_pa
     assert "| 25% | from scratch's final | sub-network + KD | 2.58x (2.52-2.64x over 2 seeds) |" in grown
     granularity = first[first.index("## Search-space granularity\n"):first.index("## Search-space granularity at")]
     assert granularity in grown and "### Successive halving\n\n- Winner: 003.\n" in grown
-    assert "Not yet run: headline-25-seed2, headline-50, headline-50-seed1, headline-50-seed2, headline-25-20m-seed1 (" in grown
+    assert "Not yet run: headline-25-seed2, headline-50, headline-50-seed1, headline-50-seed2, " \
+           "headline-25-20m-seed1 (" in grown
     assert set(json.loads((out / "study.json").read_text())["Headline"]) == {"headline-25", "headline-25-seed1",
                                                                              "headline-25-20m"}

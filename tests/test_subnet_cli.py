@@ -60,6 +60,28 @@ def test_extract_writes_a_folder_that_loads_with_the_spec_size(setup, capsys, tm
     assert (tmp_path / "student" / "tokenizer.json").is_file()
 
 
+def test_extract_and_a_reordered_teacher_keep_the_teachers_dtype_unless_asked(setup, capsys, tmp_path):
+    """A bf16 teacher gives bf16 folders (its values, exactly: extraction only selects); --dtype chooses another."""
+    bf16 = tmp_path / "bf16-teacher"
+    shutil.copytree(setup["teacher"], bf16)
+    transformers.AutoModelForCausalLM.from_pretrained(bf16, dtype=torch.bfloat16).save_pretrained(bf16)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"layers": [{"layer": 0, "mlp": 16}, {"layer": 2, "heads": 2, "kv": 1}]}))
+    for dtype, expected in ((None, torch.bfloat16), ("float32", torch.float32)):
+        out = tmp_path / f"student-{dtype}"
+        asked = ["--dtype", dtype] if dtype else []
+        assert run_cli(capsys, "extract", "--teacher", str(bf16), "--spec", str(spec), "--out", str(out), *asked)[0] \
+            == 0
+        assert json.loads((out / "config.json").read_text())["dtype"] == str(expected).removeprefix("torch.")
+        assert {p.dtype for p in load_model(out, dtype=None).parameters()} == {expected}
+    student, wide = (load_model(tmp_path / f"student-{d}") for d in (None, "float32"))
+    assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), wide.state_dict().values(),
+                                                     strict=True))
+    code, summary, _ = run_cli(capsys, "importance", "--teacher", str(bf16), "--data", str(setup["data"]),
+                               "--out", str(tmp_path / "imp"), "--tokens", "256", "--seq-len", "32", "--write-teacher")
+    assert code == 0 and {p.dtype for p in load_model(summary["teacher"], dtype=None).parameters()} == {torch.bfloat16}
+
+
 def test_extract_with_a_bad_spec_exits_2_with_one_line_and_writes_nothing(setup, capsys, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"layers": [{"layer": 0, "heads": [0, 2], "kv": [0]}]}))

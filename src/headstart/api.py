@@ -128,6 +128,7 @@ def importance(config: ImportanceConfig | None = None, **fields: Any) -> Importa
     from headstart.atomic import atomic_dir
     from headstart.eval import scoring_windows
     from headstart.model import load_model, save_model
+    from headstart.model.checkpoint import stored_dtype
     from headstart.runtime import compute_autocast, pick_device
     from headstart.subnet.importance import activation_importance, magnitude_importance, permute_teacher
 
@@ -148,7 +149,7 @@ def importance(config: ImportanceConfig | None = None, **fields: Any) -> Importa
         (tmp / "importance.json").write_text(json.dumps(record) + "\n")
         if cfg.write_teacher:
             save_model(permute_teacher(teacher, scores[cfg.order]).cpu(), tmp / "teacher",
-                       tokenizer_dir=teacher.source_dir)
+                       tokenizer_dir=teacher.source_dir, dtype=stored_dtype(teacher.source_dir))
     _save_config(cfg, "importance")
     act = scores["activation"]
     least = sorted(range(teacher.config.n_layer), key=lambda i: float(act.layers[i]))[:3]
@@ -328,6 +329,7 @@ def extract(config: ExtractConfig | None = None, **fields: Any) -> ExtractResult
     import torch
 
     from headstart.model import load_model
+    from headstart.model.checkpoint import stored_dtype
     from headstart.model.families import exportable_as_hf
     from headstart.subnet import extract_to_folder, param_count, student_config
     from headstart.subnet.spaces import human
@@ -339,7 +341,8 @@ def extract(config: ExtractConfig | None = None, **fields: Any) -> ExtractResult
     if Path(cfg.out).resolve() == Path(teacher.source_dir).resolve():
         raise UsageError(f"--out {cfg.out} is the teacher's own folder", "choose another --out for the student")
     spec = load_spec(cfg.spec, teacher.config)
-    out = extract_to_folder(teacher, spec, cfg.out, dtype=getattr(torch, cfg.dtype) if cfg.dtype else None)
+    dtype = getattr(torch, cfg.dtype) if cfg.dtype else stored_dtype(teacher.source_dir)
+    out = extract_to_folder(teacher, spec, cfg.out, dtype=dtype)
     n, total = param_count(teacher.config, spec), param_count(teacher.config)
     student = student_config(teacher.config, spec)
     stock = exportable_as_hf(student)

@@ -105,6 +105,12 @@ class CheckpointTensors(Mapping[str, torch.Tensor]):
         return [name for name in self._readers if name not in self._read]
 
 
+def stored_dtype(model_dir: Path) -> torch.dtype:
+    """The dtype of a checkpoint's floating-point weights (its first one's): what a model made from it, a
+    sub-network or a re-ordered teacher, is written in unless asked otherwise."""
+    return next(t.dtype for t in read_weights(model_dir).values() if t.is_floating_point())
+
+
 def read_weights(model_dir: Path, dtype: torch.dtype | None = None) -> CheckpointTensors:
     """The tensors of a single or sharded safetensors checkpoint, read lazily; pickled pytorch_model.bin folders
     are refused."""

@@ -51,6 +51,18 @@ class HeadstartForCausalLM(PreTrainedModel, GenerationMixin):
     def get_input_embeddings(self) -> torch.nn.Module:
         return self.model.embed
 
+    def set_input_embeddings(self, value: torch.nn.Embedding) -> None:
+        """As stock models (`resize_token_embeddings` calls it); the vocabulary size saved with the folder follows."""
+        self.model.embed = value
+        self.model.config.vocab_size = self.config.decoder["vocab_size"] = value.num_embeddings
+
+    def get_output_embeddings(self) -> torch.nn.Linear | None:
+        """The head; None when it is the input embedding (tied), which resizing then resizes once."""
+        return self.model.lm_head
+
+    def set_output_embeddings(self, value: torch.nn.Linear) -> None:
+        self.model.lm_head = value
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, cache: DynamicCache | None = None,
                 labels: torch.Tensor | None = None, use_cache: bool | None = None, logits_to_keep: int = 0,
