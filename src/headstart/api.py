@@ -379,9 +379,9 @@ class TrainResult(Result):
 def train(config: TrainConfig | None = None, resume: bool = False, **fields: Any) -> TrainResult:
     """Pretrain a student on token shards, with cross-entropy or distillation from a teacher.
 
-    To its token budget: OUT/train_config.json, metrics.jsonl, tensorboard/, checkpoints/ and final/ (a Hugging
-    Face folder). With `resume`, continue from OUT's last checkpoint (which must be of the same run). Under
-    torchrun every rank calls it and they train together."""
+    To its token budget: OUT/train_config.json, metrics.jsonl, tensorboard/, checkpoints/, final/ (a Hugging Face
+    folder) and summary.json (what the result reports: compute, speed, hardware). With `resume`, continue from OUT's
+    last checkpoint (which must be of the same run). Under torchrun every rank calls it and they train together."""
     from headstart.train.loop import train as train_loop
 
     cfg = config_or_fields(TrainConfig, config, fields)

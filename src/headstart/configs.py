@@ -33,6 +33,9 @@ DTYPES = ("float32", "bfloat16", "float16")
 OBJECTIVES = ("perplexity", "importance", "magnitude")
 BACKENDS = ("headstart", "lm-eval")
 SCORING_PRECISION_HELP = "fp32, or bf16 autocast (GPU)"
+LAYERS_HELP = ("which layers may be kept: the first k, or any k (default: first for "
+               f"{' and '.join(name for name, (*_, layers) in SPACES.items() if layers == 'first')}, else subset)")
+TOKENIZER_HELP = "tokenizer or model folder, a model's short name (e.g. scale-teacher), or gpt2 / neox / smollm2"
 _STRATEGY = StrategySettings()
 
 
@@ -50,7 +53,7 @@ class PrepareConfig(Config):
                                "skipped), hf:DATASET, or corpus:NAME (a source of the offline corpus: shakespeare, "
                                "kjv, austen, brown, fortunes, python_docs)")
     out: str = setting("", "data folder to write (replaced atomically)")
-    tokenizer: str | None = setting(None, "tokenizer or model folder, or gpt2 / neox / smollm2")
+    tokenizer: str | None = setting(None, TOKENIZER_HELP)
     train_tokenizer: int | None = setting(None, "train a byte-level BPE of this vocabulary size on the train split "
                                           "(saved to OUT/tokenizer/)")
     glob: list[str] | None = setting(None, "in folders, read the files whose name or path below the folder matches "
@@ -130,8 +133,7 @@ class SearchConfig(Config):
     tokens: int = setting(8192, "validation tokens per candidate, the same for every one")
     seq_len: int = setting(512, "window length")
     batch_size: int = setting(8, "windows per forward pass")
-    layers: str | None = setting(None, "which layers may be kept: the first k, or any k (default: the space's)",
-                                 LAYER_SELECTIONS)
+    layers: str | None = setting(None, LAYERS_HELP, LAYER_SELECTIONS)
     multiple: int = setting(8, "embedding and MLP widths are multiples of this")
     population: int = setting(_STRATEGY.population, "evolution and Pareto: candidates per generation")
     tournament: int = setting(_STRATEGY.tournament, "parents are the best of this many random members")
@@ -309,8 +311,7 @@ class SpaceConfig(Config):
     teacher: str = setting("", "teacher model folder or short name")
     space: str = setting("", "which search space", tuple(SPACES))
     budget: str | None = setting(None, "parameter bin: 50M or 50% (of the teacher) +- 2%, or LO:HI (default: no bin)")
-    layers: str | None = setting(None, "keep the first k layers or any k (default: first for coarse spaces, else "
-                                 "subset)", LAYER_SELECTIONS)
+    layers: str | None = setting(None, LAYERS_HELP, LAYER_SELECTIONS)
     multiple: int = setting(8, "embedding and MLP widths are multiples of it")
     samples: int = setting(5, "how many samples to show")
     seed: int = setting(0, "seed of the samples")
@@ -324,7 +325,7 @@ class SpaceConfig(Config):
 class InitConfig(Config):
     architecture: str = setting("", "a Hugging Face config.json (GPT-NeoX, Llama-family or GPT-2) giving the "
                                 "architecture")
-    tokenizer: str = setting("", "tokenizer folder, or gpt2 / neox / smollm2")
+    tokenizer: str = setting("", TOKENIZER_HELP)
     out: str = setting("", MODEL_OUT_HELP)
     overwrite: bool = setting(False, OVERWRITE_HELP)
     seed: int = setting(0, "seed of the initialisation")

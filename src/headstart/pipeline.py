@@ -14,7 +14,7 @@ for this run. The pipeline fills in the fields that join the steps; a recipe tha
     select      select/                optional (only with its section): the student chosen among the search's
                                        best by short trainings like its own (successive halving), not by
                                        untrained perplexity; resumed
-    extract     student/               rewritten (cheap, deterministic)
+    extract     student/               kept when unchanged, rewritten when the spec it reads is (cheap)
     train       train/                 resumed from its last checkpoint; distils with forward_kl unless
                                        its section sets kd (`kd: null`: cross-entropy alone)
     eval        eval.json, report.md,  teacher and student on the same held-out windows as training's
