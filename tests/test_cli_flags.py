@@ -72,12 +72,47 @@ def test_a_dotted_flag_reaches_the_baselines_and_the_resolved_recipe_plans_it(ca
     (["--train.lrr", "1e-3"], "'lrr' is not a setting of TrainConfig — did you mean lr?"),
     (["--shuffle", "1"], "unknown keys shuffle"),
     (["stray"], "out is not one folder or name"),
+    (["--train.lr"], "lr was given no value"),  # not a switch: it would have read as lr 1.0
+    (["--train.lr", "nan"], "are out of range"),  # the optimizer's own checks come hours later, as tracebacks
+    (["--train.beta1", "1"], "are out of range"),
+    (["--train.grad-clip", "-1"], "are out of range"),
+    (["--prepare.input", "nosuch.txt"], "input nosuch.txt does not exist"),  # before anything is written
+    (["--search.evals", "-3", "--print-config"], "--evals must be at least 1"),  # printed only once checked
 ])  # fmt: skip
 def test_a_bad_dotted_flag_is_one_line(flags, expected, tmp_path, capsys):
     assert main(["run", "--config", str(RECIPES / "demo.yaml"), "--out", str(tmp_path / "run"), *flags]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_run_and_extract_refuse_a_users_folder_and_the_current_one(tmp_path, capsys, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("mine")
+    assert main(["run", "--config", str(RECIPES / "demo.yaml"), "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a `headstart run` folder" in err, err
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"]
+    monkeypatch.chdir(mine)
+    assert main(["extract", "--teacher", "scale-teacher", "--spec", '{"layers": 2}', "--out", ".", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is the current folder or holds it" in err, err
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["eval", "--model", "scale-teacher", "--tasks", "piqa", "--limit", "-1"], "--limit -1 is not a number of items"),
+    (["init", "--architecture", "{cfg}", "--tokenizer", "scale-teacher", "--out", "{out}"], "config.json lacks 'num_"),
+    (["train", "--student", "s", "--data", "d", "--tokens", "1K", "--out", "{out}", "--lr", "inf"], "out of range"),
+])  # fmt: skip
+def test_values_that_once_ended_in_a_traceback_are_one_line(argv, expected, tmp_path, capsys):
+    cfg = tmp_path / "config.json"  # a config.json without the head count its family needs
+    cfg.write_text(json.dumps({"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_size": 64}))
+    assert main([a.format(cfg=cfg, out=tmp_path / "out") for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "out").exists()
 
 
 def test_assets_flags_come_from_its_config(capsys):

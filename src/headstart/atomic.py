@@ -149,6 +149,8 @@ def check_out_writable(path: str | os.PathLike, flag: str = "--out") -> Path:
     """Refuse, before any work, an output folder that cannot be written: a regular file, a path inside one,
     or a place without write permission (a read-only mount, /proc). Nothing is created."""
     path = Path(path).absolute()
+    if Path.cwd().resolve().is_relative_to(path.resolve()):
+        raise UsageError(f"{flag} {path} is the current folder or holds it", f"give {flag} a folder below it")
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path} is a file, not a folder", f"give {flag} a folder path; a file is never "
                          "replaced")

@@ -82,9 +82,11 @@ class PrepareConfig(Config):
 
     def check(self) -> None:
         from headstart.atomic import check_out_writable
+        from headstart.data.documents import check_input_paths
 
         super().check()
         check_out_writable(self.out)
+        check_input_paths(self.input)
 
     def command_line(self) -> str:
         """The command as the user could re-run it: the manifest's created_by, which a pipeline's rerun reads back
@@ -296,6 +298,8 @@ class EvalConfig(Config):
         from headstart.eval.tasks import check_task_name
 
         super().validate()
+        if self.limit < 0:
+            raise UsageError(f"--limit {self.limit} is not a number of items", "give 0 (all) or more")
         if not self.data and not self.tasks:
             raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
         for task in self.tasks or []:

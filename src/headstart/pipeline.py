@@ -49,7 +49,7 @@ from typing import Any
 import yaml
 
 from headstart import api
-from headstart.atomic import write_json_atomic, write_text_atomic
+from headstart.atomic import check_out_replaceable, write_json_atomic, write_text_atomic
 from headstart.compare.arms import (
     REFERENCE,
     REPORT_ORDER,
@@ -418,14 +418,23 @@ def _say(ranks: Ranks, message: str) -> None:
         print(f"headstart run: {message}", flush=True)
 
 
+def check_pipeline(recipe: PipelineConfig) -> list[Step]:
+    """The planned steps, each checked (every value and output) before hours of the steps before it; OUT
+    itself is new, empty, or an earlier `headstart run` folder."""
+    check_out_replaceable(recipe.out, "`headstart run` folder (it has no recipe.yaml)",
+                          lambda p: (p / "recipe.yaml").is_file())
+    steps = plan(recipe)
+    for step in steps:
+        step.config.check()
+    check_repo_id(recipe.train.push_to_hub)  # the student's, pushed at the end (_push_student)
+    _check_same_teacher(recipe)
+    return steps
+
+
 def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
     """Run every step in order that is not kept from a finished run; returns each step's summary and the
     final comparison."""
-    steps = plan(recipe)
-    for step in steps:
-        step.config.check()  # every value and output, before hours of the steps before it
-    check_repo_id(recipe.train.push_to_hub)  # the student's, pushed at the end (_push_student)
-    _check_same_teacher(recipe)
+    steps = check_pipeline(recipe)
     # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
     decisions = _decide(recipe, steps)
     ranks = init_ranks()

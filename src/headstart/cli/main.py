@@ -95,9 +95,15 @@ def run_command(args: argparse.Namespace, extra: list[str] = ()) -> dict[str, An
     from headstart import api
 
     cfg = _config(args, list(extra))
-    if args.print_config:
+    if args.print_config:  # checked as a run would check it, then printed
         import yaml
 
+        from headstart.pipeline import check_pipeline
+
+        if args.command == "run":
+            check_pipeline(cfg)
+        else:
+            cfg.check()
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return None
     function = api.COMMANDS[args.command][1]

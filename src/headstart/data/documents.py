@@ -180,8 +180,19 @@ def resolve_sources(inputs: list[str | Path | Source], globs: list[str] | None =
             sources.append(_file_source(path, path.name, encoding))
             named.add(str(path.resolve()))
         else:
-            raise UsageError(f"input {item} does not exist", "check the path given to --input")
+            raise missing_input(item)
     return _decodable(_first_of_each(sources), named, encoding)
+
+
+def missing_input(item: str) -> UsageError:
+    return UsageError(f"input {item} does not exist", "check the path given to --input")
+
+
+def check_input_paths(items: list[str]) -> None:
+    """Every input that names a local path exists: checked before any work (hf: and corpus: ones are read later)."""
+    for item in items:
+        if not item.startswith((HF_PREFIX, CORPUS_PREFIX)) and not Path(item).exists():
+            raise missing_input(item)
 
 
 def _decodable(sources: list[Source], named: set[str], encoding: str) -> list[Source]:

@@ -77,7 +77,11 @@ def read_config(model_dir: Path) -> dict:
 def decoder_config(raw: dict) -> DecoderConfig:
     if raw.get("model_type") == "headstart":
         return DecoderConfig.from_dict(raw["decoder"])
-    return family_of(str(raw.get("model_type"))).read_config(raw)
+    try:
+        return family_of(str(raw.get("model_type"))).read_config(raw)
+    except KeyError as err:
+        raise UsageError(f"the model's config.json lacks {err.args[0]!r}, which its family needs",
+                         "give a complete Hugging Face config.json of that family") from None
 
 
 class CheckpointTensors(Mapping[str, torch.Tensor]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from headstart.errors import UsageError
@@ -92,9 +93,13 @@ class TrainConfig(Config):
     def validate(self) -> None:
         """Every check that needs no file: a UsageError names the field and a value that works."""
         super().validate()
-        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
+        if not 0 < self.lr < math.inf or not 0 <= self.min_lr_ratio <= 1:
             raise UsageError(f"--lr {self.lr} / --min-lr-ratio {self.min_lr_ratio} are out of range",
                              "use lr > 0 and a min-lr-ratio between 0 and 1")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.weight_decay >= 0 and self.grad_clip >= 0):
+            raise UsageError(f"--beta1 {self.beta1} / --beta2 {self.beta2} / --weight-decay {self.weight_decay} / "
+                             f"--grad-clip {self.grad_clip} are out of range",
+                             "use betas in [0, 1), and a weight decay and a grad clip of 0 or more")
         if not (0 <= self.warmup_fraction < 1 and 0 <= self.decay_fraction <= 1):
             raise UsageError("--warmup-fraction and --decay-fraction must be fractions of the run",
                              "use values in [0, 1)")
