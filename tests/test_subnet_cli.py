@@ -82,6 +82,15 @@ def test_extract_and_a_reordered_teacher_keep_the_teachers_dtype_unless_asked(se
     assert code == 0 and {p.dtype for p in load_model(summary["teacher"], dtype=None).parameters()} == {torch.bfloat16}
 
 
+def test_extract_takes_the_spec_itself_as_json(setup, capsys, tmp_path):
+    code, _, _ = run_cli(capsys, "extract", "--teacher", str(setup["teacher"]), "--spec", '{"layers": [0, 2]}',
+                         "--out", str(tmp_path / "student"))
+    assert code == 0 and load_model(tmp_path / "student").config.n_layer == 2
+    code, _, err = run_cli(capsys, "extract", "--teacher", str(setup["teacher"]), "--spec", '{"layers": [0, 2]',
+                           "--out", str(tmp_path / "other"))
+    assert code == 2 and "spec is not valid JSON" in err and not (tmp_path / "other").exists()
+
+
 def test_extract_with_a_bad_spec_exits_2_with_one_line_and_writes_nothing(setup, capsys, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"layers": [{"layer": 0, "heads": [0, 2], "kv": [0]}]}))

@@ -89,14 +89,16 @@ class SubnetSpec:
 
 
 def load_spec(path: str | Path, teacher: DecoderConfig) -> SubnetSpec:
-    """Read a spec file: the spec itself, or any JSON object holding it under "spec" (subnet.json, search results)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"spec file {path} does not exist", "give the path of a sub-network spec (JSON)")
+    """Read a spec: its JSON itself (`{"layers": 2}`), or a file holding the spec or any JSON object holding it
+    under "spec" (subnet.json, search results)."""
+    inline = str(path).lstrip().startswith("{") and not Path(path).is_file()
+    what = "spec" if inline else f"spec file {path}"
+    if not inline and not Path(path).is_file():
+        raise UsageError(f"{what} does not exist", "give a sub-network spec (JSON) or the path of a file holding one")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(str(path) if inline else Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"spec file {path} is not valid JSON ({err})", "fix or re-create the file") from None
+        raise UsageError(f"{what} is not valid JSON ({err})", "fix or re-create it") from None
     if isinstance(data, dict) and isinstance(data.get("spec"), dict):
         data = data["spec"]
     return parse_spec(data, teacher)
