@@ -80,7 +80,7 @@ def parse_value(cls: type, name: str, value: Any, kind: type | None = None) -> A
         return None
     words = ("true", "yes", "1", "false", "no", "0")
     if isinstance(value, bool) and kind is not bool:  # `--train.lr` with no value reads as a switch
-        raise UsageError(f"{name} was given no value", f"give it one: --{name.replace('_', '-')} VALUE")
+        raise UsageError(f"{name} was given no value", f"give it one: {flag(name)} VALUE")
     try:
         if kind is list:
             parsed = [str(v) for v in (value if isinstance(value, list | tuple) else [value])]

@@ -98,9 +98,9 @@ def run_command(args: argparse.Namespace, extra: list[str] = ()) -> dict[str, An
     if args.print_config:  # checked as a run would check it, then printed
         import yaml
 
-        from headstart.pipeline import check_pipeline
-
         if args.command == "run":
+            from headstart.pipeline import check_pipeline
+
             check_pipeline(cfg)
         else:
             cfg.check()
