@@ -73,9 +73,11 @@ def test_a_dotted_flag_reaches_the_baselines_and_the_resolved_recipe_plans_it(ca
     (["--shuffle", "1"], "unknown keys shuffle"),
     (["stray"], "out is not one folder or name"),
     (["--train.lr"], "lr was given no value"),  # not a switch: it would have read as lr 1.0
-    (["--train.lr", "nan"], "are out of range"),  # the optimizer's own checks come hours later, as tracebacks
-    (["--train.beta1", "1"], "are out of range"),
-    (["--train.grad-clip", "-1"], "are out of range"),
+    (["--train.lr", "nan"], "--lr must be in (0, inf), got nan"),  # the optimizer's checks come hours later
+    (["--train.beta1", "1"], "--beta1 must be in [0, 1), got 1.0"),
+    (["--train.grad-clip", "-1"], "--grad-clip must be at least 0, got -1.0"),
+    (["--train.kd-until", "0"], "--kd-until must be in (0, 1], got 0.0"),
+    (["--search.crossover-prob", "1.5"], "--crossover-prob must be in [0, 1], got 1.5"),
     (["--prepare.input", "nosuch.txt"], "input nosuch.txt does not exist"),  # before anything is written
     (["--search.evals", "-3", "--print-config"], "--evals must be at least 1"),  # printed only once checked
 ])  # fmt: skip
@@ -102,9 +104,10 @@ def test_run_and_extract_refuse_a_users_folder_and_the_current_one(tmp_path, cap
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["eval", "--model", "scale-teacher", "--tasks", "piqa", "--limit", "-1"], "--limit -1 is not a number of items"),
+    (["eval", "--model", "scale-teacher", "--tasks", "piqa", "--limit", "-1"], "--limit must be at least 0, got -1"),
     (["init", "--architecture", "{cfg}", "--tokenizer", "scale-teacher", "--out", "{out}"], "config.json lacks 'num_"),
-    (["train", "--student", "s", "--data", "d", "--tokens", "1K", "--out", "{out}", "--lr", "inf"], "out of range"),
+    (["train", "--student", "s", "--data", "d", "--tokens", "1K", "--out", "{out}", "--lr", "inf"], "--lr must be in (0, inf), got inf"),
+    (["space", "--teacher", "scale-teacher", "--space", "layers", "--samples", "-1"], "--samples must be at least 1"),
 ])  # fmt: skip
 def test_values_that_once_ended_in_a_traceback_are_one_line(argv, expected, tmp_path, capsys):
     cfg = tmp_path / "config.json"  # a config.json without the head count its family needs

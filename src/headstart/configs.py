@@ -23,7 +23,7 @@ from headstart.runtime import AUTO_PRECISION_HELP, PRECISIONS
 from headstart.search.journal import JOURNAL
 from headstart.search.run import COSTS
 from headstart.search.strategies import STRATEGIES, SURVIVALS, StrategySettings
-from headstart.settings import DEVICE_HELP, Config, command_line, setting
+from headstart.settings import COUNT, DEVICE_HELP, Config, command_line, setting
 from headstart.subnet.counts import param_count
 from headstart.subnet.importance import ORDERS
 from headstart.subnet.spaces import LAYER_SELECTIONS, SPACES, Budget, SearchSpace, make_space, parse_budget
@@ -55,7 +55,7 @@ class PrepareConfig(Config):
     out: str = setting("", "data folder to write (replaced atomically)")
     tokenizer: str | None = setting(None, TOKENIZER_HELP)
     train_tokenizer: int | None = setting(None, "train a byte-level BPE of this vocabulary size on the train split "
-                                          "(saved to OUT/tokenizer/)")
+                                          "(saved to OUT/tokenizer/)", within=COUNT)
     glob: list[str] | None = setting(None, "in folders, read the files whose name or path below the folder matches "
                                      "one of these (case-insensitive, e.g. '*.tex' 'docs/*'); files of no known type "
                                      "are read as text")
@@ -64,14 +64,15 @@ class PrepareConfig(Config):
                             "error")
     text_field: str = setting("text", "jsonl field / parquet column with the text")
     val_fraction: float | None = setting(None, "fraction of the text (whole documents, seeded hash order) held out; "
-                                         "0.05 if not given, or 0 with --val-docs")
+                                         "0.05 if not given, or 0 with --val-docs", within="[0, 1)")
     val_docs: list[str] | None = setting(None, "inputs that go to validation whole (globs)")
     seed: int = setting(0, "seed of the validation pick")
     max_tokens: int | None = setting(None, "keep the first documents holding this many tokens (e.g. 2B; both "
-                                     "splits), reading no further")
+                                     "splits), reading no further", within=COUNT)
     workers: int | None = setting(None, "tokenize in this many processes (none given: one, its batch encode on "
-                                  "every core)")
-    shard_tokens: int = setting(SHARD_TOKENS, "tokens per shard file of a split (the last holds the rest)")
+                                  "every core)", within=COUNT)
+    shard_tokens: int = setting(SHARD_TOKENS, "tokens per shard file of a split (the last holds the rest)",
+                                within=COUNT)
 
     required = ("input", "out")
 
@@ -100,9 +101,9 @@ class ImportanceConfig(Config):
     data: str = setting("", "calibration data folder (`headstart prepare`)")
     out: str = setting("", "folder to write importance.json (and teacher/) into, replaced atomically")
     split: str = setting("train", "split to calibrate on (train, so validation stays unseen)", SPLITS)
-    tokens: int = setting(65536, "calibration tokens")
-    seq_len: int = setting(512, "window length")
-    batch_size: int = setting(8, "windows per forward pass")
+    tokens: int = setting(65536, "calibration tokens", within=COUNT)
+    seq_len: int = setting(512, "window length", within=COUNT)
+    batch_size: int = setting(8, "windows per forward pass", within=COUNT)
     write_teacher: bool = setting(False, "also write OUT/teacher: the teacher with units sorted by score (same "
                                   "function), so that first-n slicing keeps the most important units")
     order: str = setting("activation", "which score orders the written teacher", ORDERS)
@@ -110,7 +111,6 @@ class ImportanceConfig(Config):
     precision: str = setting("fp32", SCORING_PRECISION_HELP, PRECISIONS[1:])
 
     required = ("teacher", "data", "out")
-    positive = ("tokens", "seq_len", "batch_size")
     out_kind = ("folder of `headstart importance`", lambda p: (p / "importance.json").is_file())
 
 
@@ -123,7 +123,7 @@ class SearchConfig(Config):
     space: str = setting("fine-layerwise", "search space", tuple(SPACES))
     strategy: str = setting("evolution", "how to search (oneshot: no search, the importance seed or the first-k "
                             "anchor)", tuple(STRATEGIES))
-    evals: int = setting(100, "candidates to evaluate")
+    evals: int = setting(100, "candidates to evaluate", within=COUNT)
     objective: str = setting("perplexity", "perplexity of the untrained sub-network (the paper's), or a proxy",
                              OBJECTIVES)
     importance: str | None = setting("auto", "scores that seed the search with the sub-network they choose (the "
@@ -132,23 +132,22 @@ class SearchConfig(Config):
                                      "the teacher's activations on the first tokens of the train split, scored here; "
                                      "none (null): unseeded")
     cost: str = setting("params", "what the Pareto front trades perplexity against", COSTS)
-    tokens: int = setting(8192, "validation tokens per candidate, the same for every one")
-    seq_len: int = setting(512, "window length")
-    batch_size: int = setting(8, "windows per forward pass")
+    tokens: int = setting(8192, "validation tokens per candidate, the same for every one", within=COUNT)
+    seq_len: int = setting(512, "window length", within=COUNT)
+    batch_size: int = setting(8, "windows per forward pass", within=COUNT)
     layers: str | None = setting(None, LAYERS_HELP, LAYER_SELECTIONS)
-    multiple: int = setting(8, "embedding and MLP widths are multiples of this")
-    population: int = setting(_STRATEGY.population, "evolution and Pareto: candidates per generation")
-    tournament: int = setting(_STRATEGY.tournament, "parents are the best of this many random members")
-    crossover_prob: float = setting(_STRATEGY.crossover_prob, "chance that a child mixes two parents")
-    mutation_prob: float = setting(_STRATEGY.mutation_prob, "chance that a child is mutated")
+    multiple: int = setting(8, "embedding and MLP widths are multiples of this", within=COUNT)
+    population: int = setting(_STRATEGY.population, "evolution and Pareto: candidates per generation", within=COUNT)
+    tournament: int = setting(_STRATEGY.tournament, "parents are the best of this many random members", within=COUNT)
+    crossover_prob: float = setting(_STRATEGY.crossover_prob, "chance that a child mixes two parents", within="[0, 1]")
+    mutation_prob: float = setting(_STRATEGY.mutation_prob, "chance that a child is mutated", within="[0, 1]")
     survival: str = setting(_STRATEGY.survival, "who survives a generation: the best, or the youngest", SURVIVALS)
-    bins: int = setting(_STRATEGY.bins, "stratified: sub-bins of the budget")
+    bins: int = setting(_STRATEGY.bins, "stratified: sub-bins of the budget", within=COUNT)
     seed: int = setting(0, "seed of the search")
     device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("auto", AUTO_PRECISION_HELP, PRECISIONS)
 
     required = ("teacher", "data", "out", "budget")
-    positive = ("evals", "tokens", "seq_len", "batch_size", "population", "tournament", "multiple", "bins")
     out_kind = ("search folder (it has no journal.jsonl)", lambda p: (p / JOURNAL).is_file())
 
     def __post_init__(self) -> None:
@@ -196,9 +195,11 @@ class SelectConfig(Config):
     data: str = setting("", "prepared data to train and validate the candidates on")
     out: str = setting("", "selection folder: candidates/, best.json (the winner: extract --spec reads it), "
                        "halving.json, halving.md; an existing one is resumed")
-    candidates: int = setting(8, "how many of the search's best, by untrained perplexity, enter the first rung")
-    tokens: int = setting(100_000, "training tokens of each candidate in the first rung")
-    eta: int = setting(2, "each rung keeps the best 1/eta by trained perplexity and trains them eta times longer")
+    candidates: int = setting(8, "how many of the search's best, by untrained perplexity, enter the first rung",
+                              within=COUNT)
+    tokens: int = setting(100_000, "training tokens of each candidate in the first rung", within=COUNT)
+    eta: int = setting(2, "each rung keeps the best 1/eta by trained perplexity and trains them eta times longer",
+                       within="[2, inf)")
     kd: str | None = setting("forward_kl", "KD loss of the candidates' training (null in a recipe: cross-entropy)")
     equal_compute: bool = setting(False, "also train the search's best for all the tokens the selection spent, and "
                                   "say which is better: the evidence, at twice the cost")
@@ -212,14 +213,11 @@ class SelectConfig(Config):
     precision: str = _like_train("precision")
 
     required = ("search", "teacher", "data", "out")
-    positive = ("candidates", "tokens", "seq_len", "batch_size", "micro_batch_size", "eval_tokens")
     out_kind = ("selection folder (it has no candidates/)", lambda p: (p / "candidates").is_dir())
     TRAINING: ClassVar[tuple[str, ...]]  # the fields passed on to each candidate's TrainConfig (_like_train's)
 
     def validate(self) -> None:
         super().validate()
-        if self.eta < 2:
-            raise UsageError(f"--eta {self.eta} must be at least 2", "keep the best half of each rung with --eta 2")
         TrainConfig(**self.training(), student="s", data="d", out="o", tokens=self.tokens, kd=self.kd,
                     teacher=self.teacher if self.kd else None).validate()
 
@@ -280,26 +278,23 @@ class EvalConfig(Config):
     model: str = setting("", "model folder or short name (e.g. smollm2-135m)")
     data: str | None = setting(None, "data folder written by `headstart prepare`: loss and perplexity on it")
     split: str = setting("validation", "which split to score", SPLITS)
-    tokens: int = setting(65536, "how many tokens to score")
-    seq_len: int = setting(512, "window length")
+    tokens: int = setting(65536, "how many tokens to score", within=COUNT)
+    seq_len: int = setting(512, "window length", within=COUNT)
     tasks: list[str] | None = setting(None, f"zero-shot multiple-choice tasks ({', '.join(TASKS)}); needs "
                                       "`headstart assets --only evalsets`")
-    limit: int = setting(500, "items per task, the first ones (0: all)")
+    limit: int = setting(500, "items per task, the first ones (0: all)", within="[0, inf)")
     backend: str = setting("headstart", "who scores --tasks: headstart, or lm-evaluation-harness itself (pip install "
                            "lm-eval), both on the offline task files", BACKENDS)
-    batch_size: int = setting(8, "windows or items per forward pass")
+    batch_size: int = setting(8, "windows or items per forward pass", within=COUNT)
     device: str = setting("auto", DEVICE_HELP)
     precision: str = setting("fp32", SCORING_PRECISION_HELP, PRECISIONS[1:])
 
     required = ("model",)
-    positive = ("tokens", "seq_len", "batch_size")
 
     def validate(self) -> None:
         from headstart.eval.tasks import check_task_name
 
         super().validate()
-        if self.limit < 0:
-            raise UsageError(f"--limit {self.limit} is not a number of items", "give 0 (all) or more")
         if not self.data and not self.tasks:
             raise UsageError("nothing to evaluate", "give --data (perplexity) and/or --tasks (downstream accuracy)")
         for task in self.tasks or []:
@@ -316,13 +311,12 @@ class SpaceConfig(Config):
     space: str = setting("", "which search space", tuple(SPACES))
     budget: str | None = setting(None, "parameter bin: 50M or 50% (of the teacher) +- 2%, or LO:HI (default: no bin)")
     layers: str | None = setting(None, LAYERS_HELP, LAYER_SELECTIONS)
-    multiple: int = setting(8, "embedding and MLP widths are multiples of it")
-    samples: int = setting(5, "how many samples to show")
+    multiple: int = setting(8, "embedding and MLP widths are multiples of it", within=COUNT)
+    samples: int = setting(5, "how many samples to show", within=COUNT)
     seed: int = setting(0, "seed of the samples")
-    seq_len: int = setting(2048, "sequence length for FLOPs per token")
+    seq_len: int = setting(2048, "sequence length for FLOPs per token", within=COUNT)
 
     required = ("teacher", "space")
-    positive = ("multiple", "seq_len")
 
 
 @dataclass

@@ -22,11 +22,13 @@ from headstart.errors import UsageError
 
 C = TypeVar("C")
 DEVICE_HELP = "auto, cpu, cuda or cuda:N (under torchrun: each rank's)"
+COUNT = "[1, inf)"  # the `within` of a count of things: at least one
 
 
-def setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    """A config field; its help becomes the flag's, `choices` (from the code that uses them) are checked."""
-    metadata = {"help": help, "choices": choices}
+def setting(default: Any, help: str, choices: tuple[str, ...] | None = None, within: str | None = None) -> Any:
+    """A config field; its help becomes the flag's, `choices` (from the code that uses them) are checked, and so
+    is `within`, the interval a number lies in as written: "(0, inf)", "[0, 1)" (NaN lies in none)."""
+    metadata = {"help": help, "choices": choices, "within": within}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -168,12 +170,18 @@ def fields_of_words(words: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def in_interval(value: float, interval: str) -> bool:
+    """Whether `value` lies in `interval`, written "[low, high)" with each bound closed [ ] or open ( )."""
+    low, high = (float(bound) for bound in interval[1:-1].split(","))
+    above = low <= value if interval[0] == "[" else low < value
+    return above and (value <= high if interval[-1] == "]" else value < high)
+
+
 class Config:
-    """Base of the configs: validate() checks the `required` and `positive` fields (a subclass adds its own
-    checks); check() is validate() and what can be checked of the outputs (`out_kind`; a subclass adds more)."""
+    """Base of the configs: validate() checks the `required` fields and each field's `within` (a subclass adds
+    checks); check() adds what can be checked of the outputs (`out_kind`; a subclass adds more)."""
 
     required: ClassVar[tuple[str, ...]] = ()
-    positive: ClassVar[tuple[str, ...]] = ()
     # an existing --out is replaced only if it is this step's own earlier output: what that is, and a test of it
     out_kind: ClassVar[tuple[str, Callable[[Path], bool]] | None] = None
 
@@ -182,10 +190,12 @@ class Config:
         if missing:
             raise UsageError(f"missing {', '.join(map(flag, missing))}", "give them as flags, keyword arguments or "
                              "in the --config recipe")
-        for name in self.positive:
-            if getattr(self, name) < 1:
-                raise UsageError(f"{flag(name)} must be at least 1, got {getattr(self, name)}",
-                                 "give a positive number")
+        for f in dataclasses.fields(self):
+            value, within = getattr(self, f.name), f.metadata.get("within")
+            if within and value is not None and not in_interval(value, within):
+                low, high = within[1:-1].split(", ")
+                wanted = f"at least {low}" if within[0] == "[" and high == "inf" else f"in {within}"
+                raise UsageError(f"{flag(f.name)} must be {wanted}, got {value}", f"give a value {wanted}")
 
     def check(self) -> None:
         from headstart.atomic import check_out_replaceable
