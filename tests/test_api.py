@@ -54,8 +54,8 @@ def test_a_config_and_keyword_fields_are_the_same_call_and_the_result_is_the_com
 
 @pytest.mark.parametrize(("fields", "expected"), [
     ({"evals": 0}, "--evals must be at least 1, got 0"),
-    ({"strategy": "evolutoin"}, "search strategy 'evolutoin' is unknown — did you mean evolution?"),
-    ({"tokens": "lots"}, "tokens='lots' is not a valid int"),
+    ({"strategy": "evolutoin"}, "SearchConfig: strategy 'evolutoin' is unknown — did you mean evolution?"),
+    ({"tokens": "lots"}, "SearchConfig: tokens 'lots' is not a valid int"),
     ({"budgett": "50%"}, "'budgett' is not a setting of SearchConfig — did you mean budget?"),
     ({"budget": ""}, "missing --budget"),
 ])  # fmt: skip

@@ -67,7 +67,7 @@ def test_a_dotted_flag_reaches_the_baselines_and_the_resolved_recipe_plans_it(ca
 @pytest.mark.parametrize(("flags", "expected"), [
     (["--baselines.random.lrr", "1e-3"], "'lrr' is not a setting of TrainConfig — did you mean lr?"),
     (["--baselines.randm.lr", "1e-3"], "baseline 'randm' is unknown — did you mean random?"),
-    (["--baselines.random.lr", "fast"], "lr='fast' is not a valid float"),
+    (["--baselines.random.lr", "fast"], "baselines.random: lr 'fast' is not a valid float"),
     (["--baselines.random.kd", "js"], "baselines.random.kd is set by the pipeline or the arm itself"),
     (["--train.lrr", "1e-3"], "'lrr' is not a setting of TrainConfig — did you mean lr?"),
     (["--shuffle", "1"], "unknown keys shuffle"),
@@ -106,7 +106,8 @@ def test_run_and_extract_refuse_a_users_folder_and_the_current_one(tmp_path, cap
 @pytest.mark.parametrize(("argv", "expected"), [
     (["eval", "--model", "scale-teacher", "--tasks", "piqa", "--limit", "-1"], "--limit must be at least 0, got -1"),
     (["init", "--architecture", "{cfg}", "--tokenizer", "scale-teacher", "--out", "{out}"], "config.json lacks 'num_"),
-    (["train", "--student", "s", "--data", "d", "--tokens", "1K", "--out", "{out}", "--lr", "inf"], "--lr must be in (0, inf), got inf"),
+    (["train", "--student", "s", "--data", "d", "--tokens", "1K", "--out", "{out}", "--lr", "inf"],
+     "--lr must be in (0, inf), got inf"),
     (["space", "--teacher", "scale-teacher", "--space", "layers", "--samples", "-1"], "--samples must be at least 1"),
 ])  # fmt: skip
 def test_values_that_once_ended_in_a_traceback_are_one_line(argv, expected, tmp_path, capsys):
@@ -124,7 +125,7 @@ def test_assets_flags_come_from_its_config(capsys):
                                                        "cache": None}
     assert main(["assets", "--only", "corpuss"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "assets only 'corpuss' is unknown — did you mean corpus?" in err, err
+    assert err.count("\n") == 1 and "--only 'corpuss' is unknown — did you mean corpus?" in err, err
 
 
 def test_a_step_recorded_before_a_field_was_added_is_kept(tmp_path):

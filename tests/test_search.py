@@ -127,8 +127,8 @@ def cli_search(setup, out, *extra):
 
 @pytest.mark.parametrize("case,extra,message", [
     ("budget", ["--budget", "10"], "no fine-layerwise sub-network has"),
-    ("space", ["--budget", "50%", "--space", "tiny"], "search space 'tiny' is unknown"),
-    ("strategy", ["--budget", "50%", "--strategy", "annealing"], "strategy 'annealing' is unknown"),
+    ("space", ["--budget", "50%", "--space", "tiny"], "--space 'tiny' is unknown"),
+    ("strategy", ["--budget", "50%", "--strategy", "annealing"], "--strategy 'annealing' is unknown"),
 ])
 def test_bad_input_is_one_line_and_exit_2(setup, tmp_path, capsys, case, extra, message):
     assert main(cli_search(setup, tmp_path / "out", *extra)) == 2

@@ -48,7 +48,8 @@ def test_select_halves_the_candidates_and_its_winner_is_a_spec_extract_reads(wor
 
 def test_select_refuses_bad_input_in_one_line(world, tmp_path, capsys, monkeypatch):
     common = ["--teacher", str(world["teacher"]), "--data", str(world["data"]), "--out", str(tmp_path / "o")]
-    for flags, says in (([], "missing --search"), (["--search", str(world["search"]), "--eta", "1"], "--eta must be at least 2, got 1"),
+    for flags, says in (([], "missing --search"), (["--search", str(world["search"]), "--eta", "1"],
+                                                                     "--eta must be at least 2, got 1"),
                         (["--search", str(world["search"]), "--kd", "nope"], "nope"),
                         (["--search", str(tmp_path / "nowhere")], "not a search folder")):
         assert main(["select", *common, *flags]) == 2

@@ -75,9 +75,10 @@ def parse_count(text: str | int | float) -> int:
     return int(value)
 
 
-def parse_value(cls: type, name: str, value: Any, kind: type | None = None) -> Any:
-    """A recipe, flag or keyword value as the type of field `name` of `cls`; a wrong one is a UsageError."""
-    kind = kind or field_types(cls)[name]
+def parse_value(cls: type, name: str, value: Any, kind: type | None = None, where: str = "") -> Any:
+    """A recipe, flag or keyword value as the type of field `name` of `cls`; a wrong one is a UsageError naming
+    the field as `where` spells it (a recipe's section, or the flag when `where` is empty)."""
+    kind, shown = kind or field_types(cls)[name], f"{where}: {name}" if where else flag(name)
     if value is None:
         return None
     words = ("true", "yes", "1", "false", "no", "0")
@@ -91,28 +92,28 @@ def parse_value(cls: type, name: str, value: Any, kind: type | None = None) -> A
         else:
             parsed = parse_count(value) if kind is int else kind(value)
     except (TypeError, ValueError):
-        raise UsageError(f"{name}={value!r} is not a valid {kind.__name__}",
+        raise UsageError(f"{shown} {value!r} is not a valid {kind.__name__}",
                          f"give {name} a {kind.__name__} value") from None
     choices = cls.__dataclass_fields__[name].metadata.get("choices")
     for item in (parsed if kind is list else [parsed]) if choices is not None else []:
         if item not in choices:
-            raise UsageError(f"{cls.__name__.removesuffix('Config').lower()} {name} {item!r} is unknown",
-                             f"{closest(str(item), choices)}use one of {', '.join(choices)}")
+            raise UsageError(f"{shown} {item!r} is unknown", f"{closest(str(item), choices)}use one of "
+                             f"{', '.join(choices)}")
     return parsed
 
 
-def parse_fields(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
+def parse_fields(cls: type, values: dict[str, Any], where: str = "") -> dict[str, Any]:
     """`values` checked against the fields of `cls` (names, types, choices), each parsed; a field `cls` does not
-    have is refused, naming the closest one."""
+    have is refused, naming the closest one. `where` says where they were written (empty: flags)."""
     kinds = field_types(cls)
     for name in values:
         if name not in kinds:
-            raise UsageError(f"{where}: {name!r} is not a setting of {cls.__name__}",
+            raise UsageError(f"{where or 'flags'}: {name!r} is not a setting of {cls.__name__}",
                              f"{closest(str(name), list(kinds))}use one of {', '.join(kinds)}")
-    return {name: parse_value(cls, name, value, kinds[name]) for name, value in values.items()}
+    return {name: parse_value(cls, name, value, kinds[name], where) for name, value in values.items()}
 
 
-def make(cls: type[C], values: dict[str, Any] | None = None, where: str = "settings") -> C:
+def make(cls: type[C], values: dict[str, Any] | None = None, where: str = "") -> C:
     """Defaults, then `values`; parsed and validated."""
     cfg = cls(**parse_fields(cls, values or {}, where))
     cfg.validate()

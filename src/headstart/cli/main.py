@@ -87,7 +87,7 @@ def _config(args: argparse.Namespace, extra: list[str]) -> Any:
         return load_pipeline(args.config, fields_of_words(extra))
     cls = api.COMMANDS[args.command][0]
     recipe = read_recipe(cls, args.config) if args.config else {}
-    return make(cls, recipe | given(args, cls), f"headstart {args.command}")
+    return make(cls, recipe | given(args, cls))
 
 
 def run_command(args: argparse.Namespace, extra: list[str] = ()) -> dict[str, Any] | None:

@@ -92,7 +92,7 @@ def _overrides(raw: Any, name: str, train: dict[str, Any], where: str, fixed: tu
     if sweep_tokens is not None and len(lrs) < 2:
         raise UsageError(f"{where}: {name}.sweep_tokens needs rates to sweep", "give lr: [1e-3, 2e-3, ...]")
     overrides = parse_fields(TrainConfig, overrides, f"{where}: {name}")
-    lrs = [parse_value(TrainConfig, "lr", lr) for lr in lrs]
+    lrs = [parse_value(TrainConfig, "lr", lr, where=f"{where}: {name}") for lr in lrs]
     return {**overrides, "lr": lrs, **({"sweep_tokens": sweep_tokens} if sweep_tokens is not None else {})}
 
 
