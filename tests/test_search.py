@@ -178,7 +178,7 @@ def test_a_teacher_retrained_in_its_folder_does_not_replay_the_old_journal(setup
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "belongs to a different search" in err and "\n" not in err
+    assert "belongs to a different search (its teacher_weights differ)" in err and "\n" not in err
 
 
 def test_two_ranks_under_torchrun_give_the_single_process_journal(setup, tmp_path):
@@ -285,8 +285,10 @@ def test_a_search_moved_to_another_folder_still_resumes(tmp_path):
     journal.add({"key": "k1", "loss": 1.0})
     moved = {**header, "teacher": "/b/teacher", "data": "/b/data", "importance": "/b/importance.json"}
     assert Journal(tmp_path / "journal.jsonl", moved).records["k1"]["loss"] == 1.0
-    with pytest.raises(UsageError, match="belongs to a different search"):
+    with pytest.raises(UsageError, match=r"belongs to a different search \(its teacher_weights differ\)"):
         Journal(tmp_path / "journal.jsonl", {**moved, "teacher_weights": "w2"})
+    with pytest.raises(UsageError, match=r"\(its seed, space differ\)"):
+        Journal(tmp_path / "journal.jsonl", {**moved, "space": "layers", "seed": 1})
     for seeded_otherwise in (None, "auto"):  # not seeded, or by its own scores: another search
-        with pytest.raises(UsageError, match="belongs to a different search"):
+        with pytest.raises(UsageError, match=r"\(its seeded differ\)"):
             Journal(tmp_path / "journal.jsonl", {**moved, "importance": seeded_otherwise})

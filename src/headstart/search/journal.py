@@ -40,9 +40,13 @@ def _identity(header: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in header.items() if k not in LOCATIONS} | {"seeded": seeded}
 
 
-def same_search(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
-    """Whether two journal headers describe one search, wherever its inputs lie."""
-    return a is not None and _identity(a) == _identity(b)
+def differences(a: dict[str, Any] | None, b: dict[str, Any]) -> list[str]:
+    """The header fields that make two journal headers different searches: none for one search, wherever its
+    inputs lie; an unreadable header differs as a whole."""
+    if a is None:
+        return ["header"]
+    old, new = _identity(a), _identity(b)
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
 def read_header(path: str | Path) -> dict[str, Any] | None:
@@ -72,9 +76,9 @@ class Journal:
 
     def _load(self, header: dict[str, Any]) -> None:
         lines = self.path.read_text().splitlines()
-        if not same_search(read_header(self.path), header):
-            raise UsageError(f"{self.path} belongs to a different search "
-                             "(teacher or its weights, space, budget, data or seed differ)",
+        differ = differences(read_header(self.path), header)
+        if differ:
+            raise UsageError(f"{self.path} belongs to a different search (its {', '.join(differ)} differ)",
                              "use a new --out folder, or the same settings to resume")
         good = 1
         for line in lines[1:]:
