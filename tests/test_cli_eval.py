@@ -25,6 +25,18 @@ def test_eval_prints_loss_perplexity_and_a_json_summary(setup, capsys):
     assert 1 < summary["perplexity"] < 1000 and summary["tokens_per_s"] > 0
 
 
+def test_eval_says_when_the_split_or_the_context_is_shorter_than_asked(setup, capsys):
+    data, model, _ = setup
+    context = json.loads((model / "config.json").read_text())["max_position_embeddings"]
+    assert main(["eval", "--model", str(model), "--data", str(data), "--tokens", "1G", "--seq-len",
+                 str(context * 2), "--json"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["seq_len"] == context and summary["tokens"] < 10**9
+    assert (f"warning: scoring on windows of {context} tokens, the model {model}'s context, not {context * 2} and "
+            f"{summary['tokens']:,} tokens, all the validation split holds, not 1,000,000,000") in err, err
+
+
 def test_init_writes_a_random_model_of_the_architecture(setup, tmp_path, capsys):
     data, model, root = setup
     assert main(["init", "--architecture", str(model / "config.json"), "--tokenizer", str(root / "tokenizer"),

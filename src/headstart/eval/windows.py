@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -15,12 +17,19 @@ def scoring_windows(model: Decoder, data_dir: str | Path, split: str, tokens: in
                     what: str = "model") -> torch.Tensor:
     """The first `tokens` tokens of a split as windows [n, seq+1], after checking the data fits `model`.
 
-    Refuses data made with another tokenizer, and ids beyond the model's vocabulary; the window
-    length is capped at the model's context.
+    Refuses data made with another tokenizer, and ids beyond the model's vocabulary. The window length is
+    capped at the model's context and the tokens at what the split holds, each with a warning on stderr.
     """
     manifest = load_manifest(data_dir)
     check_tokenizer_matches(manifest, load_tokenizer(model.source_dir), what=what)
-    windows = TokenWindows(data_dir, split, min(seq_len, model.config.max_positions)).fixed_windows(tokens)
+    length = min(seq_len, model.config.max_positions)
+    source = TokenWindows(data_dir, split, length)
+    windows = source.fixed_windows(tokens)
+    short = [f"windows of {length} tokens, the {what}'s context, not {seq_len}"] if length < seq_len else []
+    if len(source) < tokens // length:
+        short.append(f"{len(windows) * length:,} tokens, all the {split} split holds, not {tokens:,}")
+    if short and os.environ.get("RANK", "0") == "0":
+        print(f"headstart: warning: scoring on {' and '.join(short)}", file=sys.stderr)
     if int(windows.max()) >= model.config.vocab_size:
         raise UsageError(f"the data holds token id {int(windows.max())}, beyond the {what}'s vocabulary of "
                          f"{model.config.vocab_size}", "prepare the data with the model's tokenizer")
