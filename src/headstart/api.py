@@ -190,7 +190,7 @@ def _seed_scores(cfg: SearchConfig, teacher: Any, device: Any) -> Any:
         return None
     if cfg.importance == "auto":
         windows = scoring_windows(teacher, cfg.data, "train", ImportanceConfig.tokens, cfg.seq_len,
-                                  what=f"teacher {cfg.teacher}")
+                                  what=f"teacher {cfg.teacher}", asked=False)
         with compute_autocast(device, cfg.precision):
             return activation_importance(teacher, windows.to(device), cfg.batch_size)
     try:

@@ -178,6 +178,12 @@ def in_interval(value: float, interval: str) -> bool:
     return above and (value <= high if interval[-1] == "]" else value < high)
 
 
+def interval_words(interval: str) -> str:
+    """`at least 1` for "[1, inf)", else `in (0, 1]`: how a help and an error say it."""
+    low, high = interval[1:-1].split(", ")
+    return f"at least {low}" if interval[0] == "[" and high == "inf" else f"in {interval}"
+
+
 class Config:
     """Base of the configs: validate() checks the `required` fields and each field's `within` (a subclass adds
     checks); check() adds what can be checked of the outputs (`out_kind`; a subclass adds more)."""
@@ -194,8 +200,7 @@ class Config:
         for f in dataclasses.fields(self):
             value, within = getattr(self, f.name), f.metadata.get("within")
             if within and value is not None and not in_interval(value, within):
-                low, high = within[1:-1].split(", ")
-                wanted = f"at least {low}" if within[0] == "[" and high == "inf" else f"in {within}"
+                wanted = interval_words(within)
                 raise UsageError(f"{flag(f.name)} must be {wanted}, got {value}", f"give a value {wanted}")
 
     def check(self) -> None:
@@ -238,6 +243,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
         choices = f.metadata.get("choices")
         shown = f" ({', '.join(map(str, choices))})" if choices else ""
         default = "required" if f.name in cls.required else f"default: {values[f.name]}"
+        default += f", {interval_words(f.metadata['within'])}" if f.metadata.get("within") else ""
         options: dict[str, Any] = {"default": argparse.SUPPRESS,
                                    "help": f"{f.metadata['help']}{shown} ({default})".replace("%", "%%")}
         if kinds[f.name] is bool:
