@@ -300,7 +300,7 @@ def bad_inputs(tmp_path: Path, tok_dir: Path) -> dict[str, tuple[list, str]]:
         "one document": ([*tok, "--input", write("one.txt", "w1 w2")], "validation split would be empty"),
         "val-docs match nothing": ([*tok, "--input", ok, "--val-docs", "zzz*"], "matches no input"),
         "val-docs take all": ([*tok, "--input", ok, "--val-docs", "ok.*"], "train split would be empty"),
-        "bad fraction": ([*tok, "--input", ok, "--val-fraction", "1.5"], "--val-fraction must be in [0, 1)"),
+        "bad fraction": ([*tok, "--input", ok, "--val-fraction", "1.5"], "outside [0, 1)"),
         "tiny bpe": (["--train-tokenizer", "10", "--input", ok], "too small"),
     }
 

@@ -55,7 +55,7 @@ class PrepareConfig(Config):
     out: str = setting("", "data folder to write (replaced atomically)")
     tokenizer: str | None = setting(None, TOKENIZER_HELP)
     train_tokenizer: int | None = setting(None, "train a byte-level BPE of this vocabulary size on the train split "
-                                          "(saved to OUT/tokenizer/)", within=COUNT)
+                                          "(saved to OUT/tokenizer/)")
     glob: list[str] | None = setting(None, "in folders, read the files whose name or path below the folder matches "
                                      "one of these (case-insensitive, e.g. '*.tex' 'docs/*'); files of no known type "
                                      "are read as text")
@@ -64,15 +64,14 @@ class PrepareConfig(Config):
                             "error")
     text_field: str = setting("text", "jsonl field / parquet column with the text")
     val_fraction: float | None = setting(None, "fraction of the text (whole documents, seeded hash order) held out; "
-                                         "0.05 if not given, or 0 with --val-docs", within="[0, 1)")
+                                         "0.05 if not given, or 0 with --val-docs")
     val_docs: list[str] | None = setting(None, "inputs that go to validation whole (globs)")
     seed: int = setting(0, "seed of the validation pick")
     max_tokens: int | None = setting(None, "keep the first documents holding this many tokens (e.g. 2B; both "
-                                     "splits), reading no further", within=COUNT)
+                                     "splits), reading no further")
     workers: int | None = setting(None, "tokenize in this many processes (none given: one, its batch encode on "
-                                  "every core)", within=COUNT)
-    shard_tokens: int = setting(SHARD_TOKENS, "tokens per shard file of a split (the last holds the rest)",
-                                within=COUNT)
+                                  "every core)")
+    shard_tokens: int = setting(SHARD_TOKENS, "tokens per shard file of a split (the last holds the rest)")
 
     required = ("input", "out")
 

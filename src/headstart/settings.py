@@ -171,16 +171,21 @@ def fields_of_words(words: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def _bounds(interval: str) -> tuple[str, str]:
+    """The two bounds of an interval written "[low, high)", each closed [ ] or open ( )."""
+    low, high = interval[1:-1].split(",")
+    return low.strip(), high.strip()
+
+
 def in_interval(value: float, interval: str) -> bool:
-    """Whether `value` lies in `interval`, written "[low, high)" with each bound closed [ ] or open ( )."""
-    low, high = (float(bound) for bound in interval[1:-1].split(","))
+    low, high = map(float, _bounds(interval))
     above = low <= value if interval[0] == "[" else low < value
     return above and (value <= high if interval[-1] == "]" else value < high)
 
 
 def interval_words(interval: str) -> str:
     """`at least 1` for "[1, inf)", else `in (0, 1]`: how a help and an error say it."""
-    low, high = interval[1:-1].split(", ")
+    low, high = _bounds(interval)
     return f"at least {low}" if interval[0] == "[" and high == "inf" else f"in {interval}"
 
 
