@@ -17,12 +17,8 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
     rows = {}
     for arm, ppls in arms.items():
         folder = runs / name / arm / "train"
-        folder.mkdir(parents=True)
-        lines = [{"step": i, "val_loss": 0.0, "val_ppl": p, "tokens": 1000 * i, "student_flops": 3e9 * i,
-                  "teacher_flops": (4e9 * i if arm not in ("random", "subnet_ce", "cached") else 0.0),
-                  "cached_teacher_flops": 4e9 * i if arm == "cached" else 0.0} for i, p in enumerate(ppls)]
-        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-        rows[arm] = {"label": arm, "params": 2e6, "lr": "0.002", "run": str(folder), "tokens": lines[-1]["tokens"],
+        fake_curve(folder, ppls, arm)
+        rows[arm] = {"label": arm, "params": 2e6, "lr": "0.002", "run": str(folder), "tokens": 1000 * (len(ppls) - 1),
                      "perplexity": ppls[-1]}
     result = {"teacher": {"perplexity": 50.0, "params": 8e6}, "tokens_scored": 65536,
               "subnetwork": {"params": 2e6, "perplexity_untrained": arms["student"][0]},
@@ -31,6 +27,15 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
                         "search": {"best": {"params": 2e6}}},
               "comparison": {"reference": "random" if reference else None, "arms": rows}}
     (runs / name / "eval.json").write_text(json.dumps(result))
+
+
+def fake_curve(folder: Path, ppls: list[float], arm: str) -> None:
+    """A training folder's metrics.jsonl: a validation point per 1,000 tokens (KD arms run the teacher)."""
+    folder.mkdir(parents=True)
+    lines = [{"step": i, "val_loss": 0.0, "val_ppl": p, "tokens": 1000 * i, "student_flops": 3e9 * i,
+              "teacher_flops": (4e9 * i if arm not in ("random", "subnet_ce", "cached") else 0.0),
+              "cached_teacher_flops": 4e9 * i if arm == "cached" else 0.0} for i, p in enumerate(ppls)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
 
 
 def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their_own(tmp_path):
@@ -136,3 +141,27 @@ def test_a_run_whose_folder_is_gone_keeps_what_the_last_report_said_of_it(tmp_pa
            "headline-25-20m-seed1 (" in grown
     assert set(json.loads((out / "study.json").read_text())["Headline"]) == {"headline-25", "headline-25-seed1",
                                                                              "headline-25-20m"}
+
+
+def test_the_horizon_check_races_again_with_the_from_scratch_arm_at_its_better_rate(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    # headline-50-seed2's sweep kept 0.004, ending at 60, below the teacher's 70
+    fake_run(runs, "headline-50-seed2", {"random": [1000.0, 300.0, 60.0], "student": [200.0, 80.0, 55.0]}, True)
+    result = json.loads((runs / "headline-50-seed2" / "eval.json").read_text())
+    result["comparison"]["arms"]["random"]["lr"] = "0.004"  # a higher rate than the check's
+    result["teacher"]["perplexity"] = 70.0
+    (runs / "headline-50-seed2" / "eval.json").write_text(json.dumps(result))
+    assert "Not yet run: horizon-50-seed2 (`bash recipes/study/run.sh horizon-50-seed2`)." in report_of(runs, out)
+    check = runs / "horizon-50-seed2" / "lr0.002"
+    fake_curve(check, [1000.0, 200.0, 50.0], "random")  # the other rate ends lower: the arm races at it
+    (check / "summary.json").write_text(json.dumps({"hardware": "test"}))
+    report = report_of(runs, out)
+    part = report[report.index("## The from-scratch rate at the full budget"):]
+    assert "From scratch for 2,000 tokens: 60.00 at lr 0.004, 50.00 at lr 0.002 (the 1M-token sweep kept 0.004" in part
+    raw = json.loads((out / "study.json").read_text())["The from-scratch rate at the full budget"]["headline-50-seed2"]
+    assert raw["target_perplexity"] == 60.0 and raw["arms"]["random"]["run"] == str(check)
+    # to 60: from scratch at 1000 * (1 + log(200/60) / log(200/50)) = 1,868 tokens, the student at
+    # 1000 * (1 + log(80/60) / log(80/55)) = 1,768: 1.057x
+    assert f"{raw['arms']['student']['to_reference']['tokens_ratio']:.3f}" == "1.057"
+    assert raw["to_teacher"]["target_perplexity"] == 70.0 and "trained on test" in part
+    assert "raced to the teacher's perplexity" in part
