@@ -58,7 +58,7 @@ def defaults(cls: type) -> dict[str, Any]:
     return dataclasses.asdict(cls())
 
 
-_SUFFIX = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}  # of counts and budgets: 20M
 
 
 def parse_count(text: str | int | float) -> int:
@@ -67,7 +67,7 @@ def parse_count(text: str | int | float) -> int:
         return text
     match = re.fullmatch(r"\s*([-+]?[0-9.eE+-]+)\s*([kKmMbBgGtT]?)\s*", str(text))
     try:
-        value = float(match.group(1)) * _SUFFIX.get(match.group(2).lower(), 1) if match else float("nan")
+        value = float(match.group(1)) * SUFFIXES.get(match.group(2).lower(), 1) if match else float("nan")
     except ValueError:
         value = float("nan")
     if value != value or value != int(value):

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from headstart.errors import UsageError
 from headstart.model.decoder import DecoderConfig, LayerShape
+from headstart.settings import SUFFIXES
 from headstart.subnet.counts import param_count
 from headstart.subnet.spec import LayerSpec, SubnetSpec, coarse_heads
 
@@ -58,18 +59,15 @@ class Budget:
         return f"[{human(self.lo)}, {human(self.hi)}]"
 
 
-_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9}
-
-
 def parse_budget(text: str, teacher_params: int, tolerance: float = 0.02) -> Budget:
     """'50M' or '50%' (of the teacher) means that many parameters +- `tolerance`; 'LO:HI' is an explicit bin."""
     def amount(word: str) -> float:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMbBgG]?|%)\s*", word)
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMbBgGtT]?|%)\s*", word)
         if not m:
             raise UsageError(f"budget {text!r} is not a parameter count",
                              "write e.g. 50M, 1.2B, 50% (of the teacher) or 40M:60M")
-        value, unit = float(m.group(1)), m.group(2).upper()
-        return value / 100 * teacher_params if unit == "%" else value * _SUFFIX[unit]
+        value, unit = float(m.group(1)), m.group(2).lower()
+        return value / 100 * teacher_params if unit == "%" else value * SUFFIXES.get(unit, 1)
 
     parts = text.split(":")
     if len(parts) == 2:
