@@ -185,3 +185,12 @@ def test_space_size_is_the_exact_number_of_member_specs(name, layers):
         assert space.size() == len(members)
         counts = [param_count(TINY, s) for s in members]
         assert space.param_range() == (min(counts), max(counts))
+
+
+def test_a_budget_reads_counts_as_the_flags_do():
+    """The suffixes of `--tokens 20M` (settings.SUFFIXES), in either case, and a percentage of the teacher."""
+    assert parse_budget("50M", 10**9) == Budget(49_000_000, 51_000_000)
+    assert parse_budget("1.2b", 10**10) == Budget(1_176_000_000, 1_224_000_000)
+    assert parse_budget("40k:60K", 1) == Budget(40_000, 60_000)
+    assert parse_budget("0.001T:0.002t", 1) == Budget(10**9, 2 * 10**9)
+    assert parse_budget("50%", 1000) == Budget(490, 510)
