@@ -73,6 +73,17 @@ def test_one_recipe_runs_every_step_and_a_second_run_resumes_them(world, capsys)
     assert again == json.loads((out / "eval.json").read_text())
     assert yaml.safe_load((out / "recipe.yaml").read_text())["search"]["evals"] == 4
 
+    moved = world["root"] / "full-moved"  # a folder moved (here copied) elsewhere is the same run there
+    shutil.copytree(out, moved)
+    there, printed = run_json(capsys, recipe(world, "full-moved", importance={"tokens": 512, "seq_len": 16}))
+    assert "skipped" in printed and printed.count("unchanged since it finished; kept") == 6
+    assert "nothing changed since the last run" not in printed  # its report made again, with the new paths
+    assert there["out"] == str(moved) and there["student"]["perplexity"] == result["student"]["perplexity"]
+    assert there["student"]["model"] == str(moved / "train" / "final")
+    assert there["steps"]["train"]["final"] == str(moved / "train" / "final")
+    assert str(out) + "/" not in (moved / "eval.json").read_text()
+    assert "nothing changed since the last run" in run_json(capsys, moved.with_suffix(".yaml"))[1]
+
     for record in (out / "steps").glob("*.json"):  # as if finished by a version that kept no records: resumed
         record.unlink()
     again, printed = run_json(capsys, config)

@@ -29,6 +29,8 @@ for this run. The pipeline fills in the fields that join the steps; a recipe tha
 Each finished step records its settings in steps/; a second run keeps every step whose settings and
 inputs are unchanged (with nothing changed it only prints the report), reruns the ones that changed
 and those downstream of them, and says which and why. recipe.yaml is the resolved recipe of the last run.
+A folder moved or copied elsewhere is the same run there: its records' paths below the old `out` are
+read below the new one (and the report is made again with the new paths).
 A second run of a folder whose search was made with other weights of the teacher (one retrained into
 the same folder) is refused before any step.
 
@@ -42,6 +44,7 @@ import dataclasses
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,14 +314,35 @@ def _resolved(ranks: Ranks, step: Step) -> Any:
     return cfg
 
 
+def _moved_from(recipe: PipelineConfig) -> str | None:
+    """Where the folder's last run had it (its recipe.yaml's out), where that is not where it is now."""
+    last = _read_record(recipe.out / "recipe.yaml", yaml.safe_load)
+    old = last.get("out") if isinstance(last, dict) else None
+    return str(old) if old and Path(str(old)) != recipe.out else None
+
+
+def _relocated(value: Any, old: str | None, new: Path) -> Any:
+    """`value` (a record, a config as a dict) with each path below `old` put below `new` instead."""
+    if old is None:
+        return value
+    if isinstance(value, dict):
+        return {k: _relocated(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relocated(v, old, new) for v in value]
+    if isinstance(value, str) and (value == old or value.startswith(old.rstrip("/") + "/")):
+        return str(new / Path(value).relative_to(old))
+    return value
+
+
 def _already_prepared(cfg: PrepareConfig) -> bool:
-    """The same command, and the tokenizer it names unchanged (a teacher replaced in its folder re-prepares)."""
+    """The same command, wherever its folder is now (moved with its run), and the tokenizer it names unchanged
+    (a teacher replaced in its folder re-prepares)."""
     manifest = _read_record(Path(cfg.out) / "manifest.json")
     try:  # the manifest's command as a config: the words of an earlier version's line compare by what they set
         made_by = from_command_line(PrepareConfig, manifest["created_by"]) if manifest else None
     except (UsageError, KeyError, TypeError):
         return False
-    if made_by is None or dataclasses.replace(made_by, workers=cfg.workers) != cfg:
+    if made_by is None or dataclasses.replace(made_by, workers=cfg.workers, out=cfg.out) != cfg:
         return False
     if cfg.tokenizer is None:  # trained by the command itself
         return True
@@ -340,12 +364,20 @@ def _check_same_teacher(recipe: PipelineConfig) -> None:
                          "changed since its search", f"give a new --out, or delete {recipe.out} to start over")
 
 
-def _read_record(path: Path) -> dict[str, Any] | None:
-    """A JSON record a finished step left (its steps/ record, a manifest), or None where there is none."""
+def _read_record(path: Path, parse: Callable[[str], Any] = json.loads) -> Any:
+    """A JSON record a finished step left (its steps/ record, a manifest; recipe.yaml with yaml's `parse`), or
+    None where there is none."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return parse(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError):  # json's decode error is a ValueError
         return None
+
+
+def _relocate_records(recipe: PipelineConfig, moved_from: str | None) -> None:
+    """The records of a folder moved from `moved_from`, rewritten with their paths below its new place."""
+    for path in (recipe.out / "steps").glob("*.json") if moved_from else ():
+        if (record := _read_record(path)) is not None:
+            write_json_atomic(path, _relocated(record, moved_from, recipe.out))
 
 
 def _record_file(recipe: PipelineConfig, step: Step) -> Path:
@@ -361,14 +393,16 @@ def _changes(recorded: dict[str, Any], config: Any) -> list[str]:
     return [f"{k} {was.get(k)!r} -> {v!r}" for k, v in dataclasses.asdict(config).items() if was.get(k) != v]
 
 
-def _decide(recipe: PipelineConfig, steps: list[Step]) -> dict[str, tuple[dict[str, Any] | None, str]]:
+def _decide(recipe: PipelineConfig, steps: list[Step], moved_from: str | None = None,
+            ) -> dict[str, tuple[dict[str, Any] | None, str]]:
     """Each step's kept result (None: run it) and why: a step is kept when it finished with the same settings
-    and nothing it reads was rerun; prepare, when data/ holds its preparation already."""
+    and nothing it reads was rerun; prepare, when data/ holds its preparation already. The records of a folder
+    `moved_from` elsewhere are read with their paths below it put below its new place."""
     decisions: dict[str, tuple[dict[str, Any] | None, str]] = {}
     rerun: list[Path] = []
     for step in steps:
         cfg = dataclasses.asdict(step.config)
-        record = _read_record(_record_file(recipe, step))
+        record = _relocated(_read_record(_record_file(recipe, step)), moved_from, recipe.out)
         reads = [Path(cfg[name]) for name in INPUTS if name in JOINING[step.command] and cfg.get(name)]
         reads += step.decided_by
         upstream = next((p for p in reads for done in rerun if p == done or done in p.parents), None)
@@ -436,12 +470,14 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
     final comparison."""
     steps = check_pipeline(recipe)
     # decided before the ranks meet, so that every rank sees the folder before rank 0 writes to it
-    decisions = _decide(recipe, steps)
+    moved_from = _moved_from(recipe)
+    decisions = _decide(recipe, steps, moved_from)
     ranks = init_ranks()
     summaries: dict[str, Any] = {}
     ran = []
     try:
         if ranks.is_main:
+            _relocate_records(recipe, moved_from)
             write_text_atomic(recipe.out / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
         waiting = waiting_group(ranks)
         if ranks.is_main:
@@ -472,7 +508,7 @@ def run_pipeline(recipe: PipelineConfig) -> dict[str, Any]:
         close_ranks(ranks)
     if not ranks.is_main:
         return {}
-    if not ran and (recipe.out / "eval.json").is_file():
+    if not ran and moved_from is None and (recipe.out / "eval.json").is_file():
         result = json.loads((recipe.out / "eval.json").read_text())
         _say(ranks, f"nothing changed since the last run; its report is {recipe.out / 'report.md'}")
         _print_headline(recipe, result)
