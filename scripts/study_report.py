@@ -190,6 +190,12 @@ def previous_report(out: Path) -> tuple[dict[str, str], dict[str, Any]]:
     return blocks, json.loads(raw.read_text())
 
 
+def _said_before(before: tuple[dict[str, str], dict[str, Any]], title: str, name: str) -> tuple[str, Any] | None:
+    """What the previous report said of run `name` in section `title`: its text and raw comparison, if both."""
+    blocks, raw = before[0], before[1].get(title, {})
+    return (blocks[f"{title}/{name}"], raw[name]) if f"{title}/{name}" in blocks and name in raw else None
+
+
 def section(runs: Path, out: Path, title: str, names: list[str], question: str,
             before: tuple[dict[str, str], dict[str, Any]] = ({}, {})) -> tuple[str, dict[str, Any]]:
     """A section of the report from the runs there are; what the previous report said (`before`) of those whose
@@ -199,8 +205,8 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str,
     blocks, old_raw = before[0], before[1].get(title, {})
     if title in CROSS_RUN and not done and title in blocks:
         return blocks[title], old_raw
-    kept = {} if title in CROSS_RUN else {n: blocks[f"{title}/{n}"] for n in names if n not in done
-                                           and f"{title}/{n}" in blocks and n in old_raw}
+    kept = {} if title in CROSS_RUN else {n: said for n in names if n not in done
+                                           and (said := _said_before(before, title, n)) is not None}
     missing = [n for n in names if n not in done and n not in kept]
     text = [f"## {title}\n\nWhat it answers: {question}.\n"]
     raw: dict[str, Any] = {}
@@ -222,8 +228,8 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str,
     else:
         for name in names:
             if name in kept:
-                text.append(kept[name])
-                raw[name] = old_raw[name]
+                text.append(kept[name][0])
+                raw[name] = kept[name][1]
                 continue
             if name not in done:
                 continue
@@ -249,8 +255,9 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str,
 
 
 HORIZON = "The from-scratch rate at the full budget"
-# a headline run whose 1M-token sweep kept another rate than its seeds' -> (the check's run, the rate it trains at)
-HORIZON_RUNS = {"headline-50-seed2": ("horizon-50-seed2/lr0.002", "0.002")}
+# a headline run whose 1M-token sweep kept another rate than its seeds' -> (the check's step of run.sh, the rate it
+# trains at, in the folder STEP/lrRATE)
+HORIZON_RUNS = {"headline-50-seed2": ("horizon-50-seed2", "0.002")}
 
 
 def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -262,14 +269,14 @@ def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> 
             "rate than its other seeds' would have raced faster at theirs, trained for the whole budget.\n"]
     raw: dict[str, Any] = {}
     for name, (check, lr) in HORIZON_RUNS.items():
-        result, folder = _load(runs, name), runs / check
+        result, folder = _load(runs, name), runs / check / f"lr{lr}"
         if result is None or not (folder / "summary.json").is_file():
-            if f"{HORIZON}/{name}" in before[0] and name in before[1].get(HORIZON, {}):
-                text.append(before[0][f"{HORIZON}/{name}"])
-                raw[name] = before[1][HORIZON][name]
+            said = _said_before(before, HORIZON, name)
+            if said is not None:
+                text.append(said[0])
+                raw[name] = said[1]
             else:
-                text.append(f"Not yet run: {check.split('/')[0]} (`bash recipes/study/run.sh {check.split('/')[0]}`)."
-                            "\n")
+                text.append(f"Not yet run: {check} (`bash recipes/study/run.sh {check}`).\n")
             continue
         rows = result["comparison"]["arms"]
         swept = rows["random"]

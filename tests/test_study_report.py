@@ -17,9 +17,8 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
     rows = {}
     for arm, ppls in arms.items():
         folder = runs / name / arm / "train"
-        fake_curve(folder, ppls, arm)
-        rows[arm] = {"label": arm, "params": 2e6, "lr": "0.002", "run": str(folder), "tokens": 1000 * (len(ppls) - 1),
-                     "perplexity": ppls[-1]}
+        rows[arm] = {"label": arm, "params": 2e6, "lr": "0.002", "run": str(folder),
+                     "tokens": fake_curve(folder, ppls, arm), "perplexity": ppls[-1]}
     result = {"teacher": {"perplexity": 50.0, "params": 8e6}, "tokens_scored": 65536,
               "subnetwork": {"params": 2e6, "perplexity_untrained": arms["student"][0]},
               "student": {"tokens": 1000 * (len(arms["student"]) - 1)},
@@ -29,13 +28,15 @@ def fake_run(runs: Path, name: str, arms: dict[str, list[float]], reference: boo
     (runs / name / "eval.json").write_text(json.dumps(result))
 
 
-def fake_curve(folder: Path, ppls: list[float], arm: str) -> None:
-    """A training folder's metrics.jsonl: a validation point per 1,000 tokens (KD arms run the teacher)."""
+def fake_curve(folder: Path, ppls: list[float], arm: str) -> int:
+    """A training folder's metrics.jsonl: a validation point per 1,000 tokens (KD arms run the teacher); the tokens
+    of its last point."""
     folder.mkdir(parents=True)
     lines = [{"step": i, "val_loss": 0.0, "val_ppl": p, "tokens": 1000 * i, "student_flops": 3e9 * i,
               "teacher_flops": (4e9 * i if arm not in ("random", "subnet_ce", "cached") else 0.0),
               "cached_teacher_flops": 4e9 * i if arm == "cached" else 0.0} for i, p in enumerate(ppls)]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return lines[-1]["tokens"]
 
 
 def test_the_report_shows_each_run_and_races_the_analyses_to_references_of_their_own(tmp_path):

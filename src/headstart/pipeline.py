@@ -329,7 +329,7 @@ def _relocated(value: Any, old: str | None, new: Path) -> Any:
         return {k: _relocated(v, old, new) for k, v in value.items()}
     if isinstance(value, list):
         return [_relocated(v, old, new) for v in value]
-    if isinstance(value, str) and (value == old or value.startswith(old.rstrip("/") + "/")):
+    if isinstance(value, str) and Path(value).is_relative_to(old):
         return str(new / Path(value).relative_to(old))
     return value
 

@@ -206,8 +206,8 @@ class Config:
             value, within = getattr(self, f.name), f.metadata.get("within")
             if within and value is not None and not in_interval(value, within):
                 wanted = interval_words(within)
-                raise UsageError(f"{flag(f.name)} must be {wanted}, got {value}",
-                                 f"give a value {'of ' * wanted.startswith('at')}{wanted}")
+                fix = f"give a value of {wanted}" if wanted.startswith("at least") else f"give a value {wanted}"
+                raise UsageError(f"{flag(f.name)} must be {wanted}, got {value}", fix)
 
     def check(self) -> None:
         from headstart.atomic import check_out_replaceable
