@@ -77,6 +77,7 @@ def test_a_dotted_flag_reaches_the_baselines_and_the_resolved_recipe_plans_it(ca
     (["--train.beta1", "1"], "--beta1 must be in [0, 1), got 1.0"),
     (["--train.grad-clip", "-1"], "--grad-clip must be at least 0, got -1.0"),
     (["--train.kd-until", "0"], "--kd-until must be in (0, 1], got 0.0"),
+    (["--train.kd-weight", "2"], "--kd-weight must be in [0, 1], got 2.0"),  # -CE: nonsense with or without KD
     (["--search.crossover-prob", "1.5"], "--crossover-prob must be in [0, 1], got 1.5"),
     (["--prepare.input", "nosuch.txt"], "input nosuch.txt does not exist"),  # before anything is written
     (["--search.evals", "-3", "--print-config"], "--evals must be at least 1"),  # printed only once checked

@@ -236,6 +236,18 @@ def test_train_tokenizer_learns_from_the_train_split_only(tmp_path):
     assert not any("qqq" in t or "jjj" in t for t in tok.get_vocab())  # never saw the held-out text
 
 
+def test_a_tokenizer_the_corpus_cannot_fill_is_named_by_its_real_size_and_warned_of(tmp_path, capsys):
+    (tmp_path / "a.txt").write_text(" ".join(["the quick brown fox jumps over the lazy dog"] * 200))
+    (tmp_path / "b.txt").write_text(" ".join(["the lazy cat"] * 200))
+    assert run_cli("--train-tokenizer", "5k", "--input", tmp_path / "a.txt", tmp_path / "b.txt", "--val-docs",
+                   "b.txt", "--out", tmp_path / "data") == 0
+    tokenizer = load_manifest(tmp_path / "data")["tokenizer"]
+    size = tokenizer["vocab_size"]
+    assert 258 <= size < 5000 and tokenizer["name"] == f"byte-level BPE of {size} tokens trained on this corpus"
+    err = capsys.readouterr().err
+    assert f"the tokenizer has {size} tokens, not 5,000: the train split holds no more merges" in err, err
+
+
 def test_check_tokenizer_matches(tmp_path, tok_dir, corpus):
     out = tmp_path / "data"
     prepare_data([str(corpus["c"])], out, tokenizer=str(tok_dir))

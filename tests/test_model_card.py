@@ -70,3 +70,10 @@ def test_eval_leaves_a_teacher_and_a_foreign_folder_as_they_were(made, tmp_path)
     (foreign / CARD_FILE).write_text("---\nlicense: mit\n---\n# Someone's own card\n")
     assert api.evaluate(model=str(foreign), data=str(made["data"]), tokens=32, seq_len=16).card is None
     assert (foreign / CARD_FILE).read_text() == "---\nlicense: mit\n---\n# Someone's own card\n"
+
+
+def test_a_readme_without_a_metadata_block_is_not_a_card_and_reads_without_a_warning(tmp_path, caplog):
+    (tmp_path / CARD_FILE).write_text("# scale-teacher\n\nA model card written by hand.\n")
+    with caplog.at_level("WARNING"):
+        assert read_card_facts(tmp_path) == {}
+    assert not caplog.records  # huggingface_hub's "Repo card metadata block was not found" reached every train

@@ -144,6 +144,8 @@ def test_an_eval_section_with_tasks_reports_teacher_and_student_accuracy(world, 
     ({"search": {"evals": 2}}, "gives the search no budget"),
     ({"search__space": "layers", "search__budget": "60%"}, "narrower than this space's width steps (the nearest"),
     ({"teacher": None}, "names no teacher"),
+    ({"teacher": 5}, "teacher is not one folder or name — give one teacher as text"),  # a number in YAML
+    ({"data": ["a", "b"]}, "data is not one folder or name"),
     ({"prepare": None}, "has no data"),
     ({"train__push_to_hub": "bad id!"}, "is not a hub repo id"),
     ({"extract__push_to_hub": "bad id!"}, "is not a hub repo id"),

@@ -82,6 +82,17 @@ def test_a_misspelled_flag_or_recipe_key_names_the_closest_valid_one(tmp_path, c
     assert err.count("\n") == 1 and "'shedule' is not a setting of TrainConfig — did you mean schedule?" in err, err
 
 
+@pytest.mark.parametrize(("name", "text"), [("r.yaml", "student: s\ntrain:\n  lr: 1\nlr: 1e-3\nlr: 2e-3\n"),
+                                           ("r.json", '{"student": "s", "lr": 1e-3, "lr": 2e-3}')])
+def test_a_key_written_twice_in_a_recipe_is_refused_not_read_as_the_last(name, text, tmp_path, capsys):
+    from headstart.cli.main import main
+
+    (tmp_path / name).write_text(text)
+    assert main(["train", "--config", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sets 'lr' twice in one mapping — keep one of them" in err, err
+
+
 def test_print_config_writes_the_resolved_recipe_that_reads_back_the_same(tmp_path, capsys):
     from headstart.cli.main import main
 

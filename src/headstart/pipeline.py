@@ -180,8 +180,9 @@ def load_pipeline(source: str | Path | dict[str, Any] | None, overrides: dict[st
     for key in ("out", "teacher", "data"):
         if not raw.get(key) and key != "data":
             raise UsageError(f"{where} names no {key}", f"add `{key}: ...` to it")
-        if isinstance(raw.get(key), list | dict):
-            raise UsageError(f"{where}: {key} is not one folder or name", f"give one {key}")
+        if raw.get(key) is not None and not isinstance(raw[key], str):  # `out: 5`, `teacher: [a, b]`
+            raise UsageError(f"{where}: {key} is not one folder or name", f"give one {key} as text, quoted if it "
+                             f"reads as a number: `{key}: '5'`")
     sections = {step: _section(raw, step, where) for step in STEPS}
     if raw.get("data") and raw.get("prepare"):
         raise UsageError(f"{where} has both `data:` and a prepare section", "keep one of them")

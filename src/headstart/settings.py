@@ -220,6 +220,15 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def _once_each(path: Path, pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A mapping of `pairs`, refused if a key is written twice (YAML and JSON parsers keep the last silently)."""
+    keys = [key for key, _ in pairs]
+    twice = next((key for i, key in enumerate(keys) if key in keys[:i]), None)
+    if twice is not None:
+        raise UsageError(f"recipe {path} sets {twice!r} twice in one mapping", "keep one of them")
+    return dict(pairs)
+
+
 def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
     """The top-level mapping of a YAML (.yaml/.yml) or JSON file; anything else is a UsageError."""
     import yaml  # comes with transformers
@@ -227,8 +236,18 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"recipe {path} does not exist", f"give {what}")
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            _once_each(path, [(self.construct_object(key, deep=deep), None) for key, _ in node.value])
+            return super().construct_mapping(node, deep)
+
     try:
-        raw = (yaml.safe_load if path.suffix in (".yaml", ".yml") else json.loads)(path.read_text())
+        text = path.read_text()
+        raw = (yaml.load(text, Loader) if path.suffix in (".yaml", ".yml")
+               else json.loads(text, object_pairs_hook=lambda pairs: _once_each(path, pairs)))
+    except UsageError:
+        raise
     except Exception as err:  # yaml and json raise their own error types
         raise UsageError(f"recipe {path} cannot be parsed ({type(err).__name__})", "fix its syntax") from None
     if not isinstance(raw, dict):

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +231,9 @@ def _tokenizer_into(
         return load_tokenizer(str(folder))
     trained = train_bpe(train_texts, train_vocab_size, folder, length=n)
     (folder / TOKENIZER_DONE).write_text(json.dumps({"vocab_size": train_vocab_size}) + "\n")
+    if vocab_size(trained) < train_vocab_size:
+        print(f"headstart: warning: the tokenizer has {vocab_size(trained):,} tokens, not {train_vocab_size:,}: the "
+              "train split holds no more merges", file=sys.stderr)
     return trained
 
 
@@ -302,7 +306,8 @@ def _prepare(sources: list[Source], out: Path, tokenizer: str | None, given: Pre
         manifest = {
             "format": FORMAT,
             "tokenizer": {
-                "name": str(tokenizer) if given else f"byte-level BPE {train_vocab_size} trained on this corpus",
+                "name": str(tokenizer) if given
+                else f"byte-level BPE of {vocab_size(tok)} tokens trained on this corpus",
                 "fingerprint": tokenizer_fingerprint(tok),
                 "vocab_size": vocab_size(tok),
                 "eos_id": eos_id(tok),

@@ -33,7 +33,8 @@ def _card_metadata(folder: Path | None) -> dict[str, Any]:
     if folder is None or not file.is_file():
         return {}
     try:
-        metadata = ModelCard.load(file).data.to_dict()
+        text = file.read_text()  # one without a metadata block is not ours (and the hub's parser warns of it)
+        metadata = ModelCard(text).data.to_dict() if text.startswith("---") else {}
     except Exception:  # a hand-written README is not a card of ours
         return {}
     return metadata if isinstance(metadata.get("headstart"), dict) else {}

@@ -119,6 +119,3 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self.order)
-
-    def in_order(self) -> list[dict[str, Any]]:
-        return [self.records[k] for k in self.order]

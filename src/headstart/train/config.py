@@ -29,9 +29,10 @@ class TrainConfig(Config):
     # distillation
     teacher: str | None = setting(None, "teacher folder or short name; with --kd, distil from it (frozen, eval mode)")
     kd: str | None = setting(None, "KD loss: forward_kl, reverse_kl, symmetric_kl, js, or topk_<one of them>")
-    kd_weight: float = setting(0.7, "share of the KD term in the loss: (1 - w)·CE + w·KD")
-    temperature: float = setting(1.0, "softmax temperature of both distributions in the KD term (scaled back by T²)")
-    kd_top_k: int = setting(64, "k of the topk_ losses, and of the logit cache")
+    kd_weight: float = setting(0.7, "share of the KD term in the loss: (1 - w)·CE + w·KD", within="[0, 1]")
+    temperature: float = setting(1.0, "softmax temperature of both distributions in the KD term (scaled back by T²)",
+                                 within="(0, inf)")
+    kd_top_k: int = setting(64, "k of the topk_ losses, and of the logit cache", within=COUNT)
     kd_until: float = setting(1.0, "distil for this share of the steps, then train on CE alone (the teacher "
                                "stops running): KD where it pays most per FLOP", within="(0, 1]")
     logit_cache: str | None = setting(None, "teacher top-k logit cache: read where filled, filled by --teacher")
@@ -76,10 +77,6 @@ class TrainConfig(Config):
                                                      "about a third more compute")
     async_checkpoints: bool = setting(False, "write checkpoints from a background thread while training goes on")
     push_to_hub: str | None = setting(None, PUSH_HELP + " (final/)")
-
-    @property
-    def uses_kd(self) -> bool:
-        return self.kd is not None
 
     def check(self) -> None:
         from headstart.atomic import check_out_writable
