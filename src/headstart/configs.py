@@ -45,6 +45,17 @@ class AssetsConfig(Config):
     extras: bool = setting(False, "add the extra corpora: fortunes and the Python 3.11 docs")
     cache: str | None = setting(None, "cache folder; none given: $HEADSTART_CACHE, else ~/.cache/headstart")
 
+    def cache_dir(self) -> Path:
+        from headstart.assets import cache_dir
+
+        return Path(self.cache).expanduser() if self.cache else cache_dir()
+
+    def check(self) -> None:
+        from headstart.assets.cache import check_cache_dir
+
+        super().check()
+        check_cache_dir(self.cache_dir())
+
 
 @dataclass
 class PrepareConfig(Config):

@@ -31,6 +31,16 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "headstart"
 
 
+def check_cache_dir(cache: Path) -> None:
+    """Refuse, before any download, a cache that is a file or lies inside one."""
+    existing = cache.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cache {cache} is a file or lies inside one ({existing})",
+                         f"give --cache (or ${CACHE_ENV}) a folder path")
+
+
 def asset_dir(kind: str, name: str, cache: Path | None = None) -> Path:
     """The folder of one asset, e.g. `asset_dir("models", "smollm2-135m")`; it may not exist yet."""
     return (cache or cache_dir()) / kind / name

@@ -68,8 +68,16 @@ def evaluate_with_lm_eval(model_dir: Path, tasks: list[str], limit: int | None, 
     configs = [task_config(t) for t in tasks]
     model = HFLM(pretrained=str(model_dir), trust_remote_code=True, batch_size=batch_size, device=device,
                  dtype="float32")
-    out = lm_eval.simple_evaluate(model=model, tasks=configs, num_fewshot=0, limit=limit, log_samples=True,
-                                  bootstrap_iters=0, task_manager=TaskManager(include_defaults=False))
+    try:
+        out = lm_eval.simple_evaluate(model=model, tasks=configs, num_fewshot=0, limit=limit, log_samples=True,
+                                      bootstrap_iters=0, task_manager=TaskManager(include_defaults=False))
+    except AssertionError as err:  # lm-eval's checks of an item, e.g. an answer longer than the model's context
+        import traceback
+
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        raise UsageError(f"lm-eval refused an item of {', '.join(tasks)} on {model_dir} (`{where.line}` in its "
+                         f"{where.name})", "score it with --backend headstart, which keeps a too long sequence's "
+                         "last tokens") from None
     return {t: {"items": len(out["samples"][t]), **{m: out["results"][t][f"{m},none"]
                                                     for m in ("acc", "acc_norm", "acc_bytes")},
                 "samples": out["samples"][t]} for t in tasks}
