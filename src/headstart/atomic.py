@@ -145,6 +145,14 @@ def resumable_dir(path: str | os.PathLike, identity: dict[str, Any]) -> Iterator
     _move_into_place(partial, path)
 
 
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """`path` itself if it exists, else its nearest ancestor that does: what a new folder there would be made in."""
+    existing = Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    return existing
+
+
 def check_out_writable(path: str | os.PathLike, flag: str = "--out") -> Path:
     """Refuse, before any work, an output folder that cannot be written: a regular file, a path inside one,
     or a place without write permission (a read-only mount, /proc). Nothing is created."""
@@ -154,9 +162,7 @@ def check_out_writable(path: str | os.PathLike, flag: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path} is a file, not a folder", f"give {flag} a folder path; a file is never "
                          "replaced")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
+    existing = nearest_existing(path)
     if not existing.is_dir():
         raise UsageError(f"{flag} {path} lies inside {existing}, which is a file", f"give {flag} a path under a folder")
     try:  # a real write says more than os.access: read-only mounts, /proc and ACLs all answer it

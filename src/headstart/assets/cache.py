@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart import __version__
-from headstart.atomic import atomic_dir
+from headstart.atomic import atomic_dir, nearest_existing
 from headstart.errors import UsageError
 
 CACHE_ENV = "HEADSTART_CACHE"
@@ -33,9 +33,7 @@ def cache_dir() -> Path:
 
 def check_cache_dir(cache: Path) -> None:
     """Refuse, before any download, a cache that is a file or lies inside one."""
-    existing = cache.absolute()
-    while not existing.exists():
-        existing = existing.parent
+    existing = nearest_existing(cache)
     if not existing.is_dir():
         raise UsageError(f"cache {cache} is a file or lies inside one ({existing})",
                          f"give --cache (or ${CACHE_ENV}) a folder path")
