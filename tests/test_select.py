@@ -88,3 +88,13 @@ def test_a_recipes_select_section_trains_candidates_like_the_student_and_extract
     student = result["comparison"]["arms"]["student"]  # raced with the selection's 2·64 + 128 tokens charged
     assert "its selection's 256 tokens counted" in student["label"] and student["curve"][0][0] == 256
     assert "halving over its best candidates" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_select_says_when_the_search_holds_fewer_candidates_than_asked(world, tmp_path, capsys):
+    argv = ["select", "--search", str(world["search"]), "--teacher", str(world["teacher"]), "--data",
+            str(world["data"]), "--out", str(tmp_path / "select"), "--candidates", "7", "--tokens", "16", *TRAINING]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "the search holds 6 candidates, fewer than --candidates 7: all of them enter the first rung" in captured.err
+    halving = json.loads((tmp_path / "select" / "halving.json").read_text())
+    assert [len(r["candidates"]) for r in halving["rungs"]] == [6, 3, 2, 1]

@@ -117,6 +117,12 @@ def test_the_initial_cross_entropy_of_a_seeded_random_student_is_near_uniform(wo
     assert abs(first["ce"] - math.log(VOCAB)) < 0.1 and summary_records["steps"] == 1
 
 
+def test_fsdp_in_one_process_trains_unsharded_and_says_so(world, capsys):
+    summary = train(make(TrainConfig, fields(world, "fsdp-alone", parallel="fsdp", tokens=BATCH * SEQ)))
+    assert summary["steps"] == 1
+    assert "--parallel fsdp shards the model over ranks, and this is one process" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- bad input: one line, exit 2, nothing written
 
 

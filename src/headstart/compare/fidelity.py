@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -404,6 +405,9 @@ def successive_halving(search_dir: str | Path, teacher: str, data: str, out: str
     if candidates < 1:
         raise UsageError(f"--candidates {candidates} must be at least 1", "give a positive number")
     searched, trainer = _start(search_dir, out, teacher, data, kd, tokens, settings, report)
+    if len(searched) < candidates:
+        print(f"select: warning: the search holds {len(searched)} candidates, fewer than --candidates {candidates}: "
+              "all of them enter the first rung", file=sys.stderr)
     alive, budget, rungs = searched[:candidates], parse_count(tokens), []
     while True:
         trials = sorted((trainer(c, budget) for c in alive), key=lambda t: t.perplexity)

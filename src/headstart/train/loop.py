@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,6 +234,9 @@ def _checkpoint_to_resume(out: Path, resume: bool, identity: dict[str, Any]) -> 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Run `cfg` to its token budget (continuing from OUT's last checkpoint with `resume`); returns the summary."""
     ranks = init_ranks(cfg.device)
+    if cfg.parallel == "fsdp" and not ranks.is_distributed:
+        print("train: warning: --parallel fsdp shards the model over ranks, and this is one process: nothing is "
+              "sharded (start it with torchrun --nproc-per-node N)", file=sys.stderr)
     try:
         return _train(cfg, resume, ranks)
     finally:
