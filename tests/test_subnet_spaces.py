@@ -148,10 +148,15 @@ def test_parse_budget(text, lo, hi):
     assert parse_budget(text, SMOL_PARAMS) == Budget(lo, hi)
 
 
-@pytest.mark.parametrize("text", ["fifty", "60M:40M", "1:2:3", "-5M"])
+@pytest.mark.parametrize("text", ["fifty", "60M:40M", "1:2:3", "-5M", "1.5", "2.4:2.6"])
 def test_bad_budgets_are_usage_errors(text):
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"not a parameter count|empty or not positive|more than one"):
         parse_budget(text, SMOL_PARAMS)
+
+
+def test_a_budget_written_as_a_fraction_points_to_the_percent_form():
+    with pytest.raises(UsageError, match=r"less than one parameter.*e\.g\. 25%"):
+        parse_budget("0.25", SMOL_PARAMS)
 
 
 # A teacher small enough to enumerate every sub-network: 2 layers, 2 groups of 2 heads, 2 neurons, 3 channels.

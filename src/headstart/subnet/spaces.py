@@ -67,6 +67,9 @@ def parse_budget(text: str, teacher_params: int, tolerance: float = 0.02) -> Bud
             raise UsageError(f"budget {text!r} is not a parameter count",
                              "write e.g. 50M, 1.2B, 50% (of the teacher) or 40M:60M")
         value, unit = float(m.group(1)), m.group(2).lower()
+        if not unit and value < 1:  # a share of the teacher written as a fraction
+            raise UsageError(f"budget {text!r} is less than one parameter",
+                             f"write a share of the teacher with %, e.g. {value * 100:g}%, or a count such as 50M")
         return value / 100 * teacher_params if unit == "%" else value * SUFFIXES.get(unit, 1)
 
     parts = text.split(":")
@@ -77,8 +80,9 @@ def parse_budget(text: str, teacher_params: int, tolerance: float = 0.02) -> Bud
         lo, hi = center * (1 - tolerance), center * (1 + tolerance)
     else:
         raise UsageError(f"budget {text!r} has more than one ':'", "write one count, or LO:HI")
-    if not 0 < lo <= hi:
-        raise UsageError(f"budget {text!r} is empty or not positive", "give 0 < LO <= HI")
+    if not 0 < lo <= hi or math.ceil(lo) > math.floor(hi):
+        raise UsageError(f"budget {text!r} is empty or not positive (it holds no whole parameter count)",
+                         "give 0 < LO <= HI, e.g. 50M or 40M:60M")
     return Budget(math.ceil(lo), math.floor(hi))
 
 
