@@ -52,6 +52,12 @@ def test_a_config_and_keyword_fields_are_the_same_call_and_the_result_is_the_com
     assert yaml.safe_load(capsys.readouterr().out) == json.loads(saved.read_text())
 
 
+def test_extract_takes_a_spec_as_a_mapping_as_its_result_gives_it(world, tmp_path):
+    first = api.extract(teacher=str(world["teacher"]), spec='{"layers": 1}', out=str(tmp_path / "a"))
+    again = api.extract(teacher=str(world["teacher"]), spec=first.spec, out=str(tmp_path / "b"))
+    assert again.spec == first.spec and again.params == first.params < first.teacher_params
+
+
 @pytest.mark.parametrize(("fields", "expected"), [
     ({"evals": 0}, "--evals must be at least 1, got 0"),
     ({"strategy": "evolutoin"}, "SearchConfig: strategy 'evolutoin' is unknown — did you mean evolution?"),

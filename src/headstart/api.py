@@ -325,7 +325,7 @@ class ExtractResult(Result):
 def extract(config: ExtractConfig | None = None, **fields: Any) -> ExtractResult:
     """Cut a sub-network (a spec) out of a teacher into a Hugging Face folder.
 
-    OUT is written atomically."""
+    The spec is JSON text, a JSON file, or a mapping (an ExtractResult's spec). OUT is written atomically."""
     import torch
 
     from headstart.model import load_model

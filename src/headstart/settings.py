@@ -89,11 +89,13 @@ def parse_value(cls: type, name: str, value: Any, kind: type | None = None, wher
             parsed = [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
         elif kind is bool and not isinstance(value, bool):
             parsed = words.index(str(value).lower()) < 3
+        elif kind is str and isinstance(value, dict):  # a spec given as a mapping, in Python (ExtractResult.spec)
+            parsed = json.dumps(value)
         else:
             parsed = parse_count(value) if kind is int else kind(value)
     except (TypeError, ValueError):
         raise UsageError(f"{shown} {value!r} is not a valid {kind.__name__}",
-                         f"give {name} a {kind.__name__} value") from None
+                         f"give {name} a value of type {kind.__name__}") from None
     choices = cls.__dataclass_fields__[name].metadata.get("choices")
     for item in (parsed if kind is list else [parsed]) if choices is not None else []:
         if item not in choices:
