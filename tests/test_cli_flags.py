@@ -20,6 +20,17 @@ from headstart.settings import fields_of_words
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
+def test_version_is_the_installed_packages(capsys):
+    from importlib.metadata import version
+
+    import headstart
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"headstart {headstart.__version__}\n"
+    assert version("headstart") == headstart.__version__
+
+
 @pytest.mark.parametrize("command", ["importance", "search", "eval", "train"])
 def test_every_command_that_runs_a_model_takes_device_and_precision(command):
     options = {o for a in build_parser([command]).commands[0]._actions for o in a.option_strings}

@@ -40,12 +40,13 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser(argv: list[str] | None = None) -> Parser:
     """The full parser; only the chosen command's flags are made, so start-up stays fast."""
-    from headstart import api
+    from headstart import __version__, api
 
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
     parser = Parser(prog="headstart", description="Give small language models a head start: search a teacher for "
                     "the best sub-network, extract it, and pretrain it with distillation.")
+    parser.add_argument("--version", action="version", version=f"headstart {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     parser.commands = []
     for name, (config, function) in api.COMMANDS.items():
