@@ -51,6 +51,7 @@ def test_each_command_the_readme_shows_parses_as_shown(command):
 def test_each_flag_the_readme_names_is_a_flag_of_a_command():
     options = {option for command in api.COMMANDS for action in build_parser([command]).commands[0]._actions
                for option in action.option_strings}
+    options |= {option for action in build_parser([])._actions for option in action.option_strings}  # --version
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9._-]*[a-z0-9]", README)) - set(NOT_FLAGS)
     dotted = {flag for flag in named if "." in flag}  # `--train.lr`, `--baselines.random.lr`: a step's flag
     plain = {"--" + flag.rsplit(".", 1)[1] for flag in dotted}
