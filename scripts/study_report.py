@@ -17,6 +17,7 @@ import dataclasses
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -265,21 +266,16 @@ def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> 
     """A headline run's from-scratch arm also trained for the whole budget at the rate its other seeds' sweeps
     kept, its arms raced again to the same finish lines (the swept arm's final perplexity, and the teacher's)
     with the from-scratch arm at whichever of the two rates ended lower: how far the short sweep's pick
-    flattered the run's ratios. Where the headline run's folders are gone but the check is here, the check's
-    final is set beside the swept arm's as the previous report has it (_finals_only). What the previous report
-    said stays where the runs are gone."""
+    flattered the run's ratios. A run whose folders are gone races as the previous report has its arms (their
+    curves, _replayed); what that report said of a check stays where the check's folder is gone too."""
     text = [f"## {HORIZON}\n\nWhat it answers: whether a from-scratch arm, trained for the whole budget at "
             "the rate another seed's 1M-token sweep kept, ends lower than at the rate its own sweep kept: if so, "
-            "its run's ratios were flattered.\n"]
+            "its run's ratios were flattered, and its arms race again against it.\n"]
     raw: dict[str, Any] = {}
     for name, (check, lr) in HORIZON_RUNS.items():
         result, folder = _load(runs, name), runs / check / f"lr{lr}"
-        swept_before = before[1].get("Headline", {}).get(name, {}).get("arms", {}).get("random")
-        if result is None and (folder / "summary.json").is_file() and swept_before:
-            part, raw[name] = _finals_only(name, swept_before, lr, json.loads((folder / "summary.json").read_text()))
-            text.append(part)
-            continue
-        if result is None or not (folder / "summary.json").is_file():
+        recorded = before[1].get("Headline", {}).get(name)
+        if not (folder / "summary.json").is_file() or (result is None and recorded is None):
             said = _said_before(before, HORIZON, name)
             if said is not None:
                 text.append(said[0])
@@ -287,13 +283,21 @@ def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> 
             else:
                 text.append(f"Not yet run: {check} (`bash recipes/study/run.sh {check}`).\n")
             continue
-        rows = result["comparison"]["arms"]
-        swept = rows["random"]
-        arms = [_arm(row, arm) for arm, row in rows.items() if arm != "random"]
-        arms.insert(0, dataclasses.replace(_arm(swept, "random"), runs={swept["lr"]: Path(swept["run"]),
-                                                                        lr: folder}))
-        comparison = report.compare(arms, "random", swept["perplexity"])
-        comparison["to_teacher"] = report.race_to_teacher(arms, comparison, result["teacher"]["perplexity"])
+        with tempfile.TemporaryDirectory() as replay:
+            if result is not None:
+                rows, teacher = result["comparison"]["arms"], result["teacher"]["perplexity"]
+                arms = {arm: _arm(row, arm) for arm, row in rows.items()}
+            else:
+                rows, teacher = recorded["arms"], (recorded.get("to_teacher") or {}).get("target_perplexity")
+                arms = {arm: _replayed(arm, row, Path(replay) / arm) for arm, row in rows.items()}
+            swept = rows["random"]
+            arms["random"] = dataclasses.replace(arms["random"], runs={**arms["random"].runs, lr: folder})
+            ordered = [arms["random"], *(a for n, a in arms.items() if n != "random")]
+            comparison = report.compare(ordered, "random", swept["perplexity"])
+            comparison["to_teacher"] = report.race_to_teacher(ordered, comparison, teacher) if teacher else None
+        for race in (comparison, comparison["to_teacher"] or {"arms": {}}):  # the runs' own paths, not the replay's
+            for arm, row in race["arms"].items():
+                row["run"] = str(folder) if row["lr"] == lr and arm == "random" else rows[arm]["run"]
         raw[name] = comparison
         finals = comparison["arms"]["random"]["sweep"]
         text += [f"### {name}\n\nFrom scratch for {swept['tokens']:,} tokens: "
@@ -302,25 +306,21 @@ def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> 
                  f"{json.loads((folder / 'summary.json').read_text()).get('hardware', 'unknown hardware')}). "
                  f"Raced to the swept arm's final perplexity, {swept['perplexity']:.2f}:\n",
                  report.comparison_table(comparison), report.teacher_race_section(comparison["to_teacher"])]
+    text.insert(1, headline_summary(raw))  # the headline's 50% rows again, each from-scratch arm at its better rate
     return "\n".join(text), raw
 
 
-def _finals_only(name: str, swept: dict[str, Any], lr: str, summary: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A check's final perplexity beside its headline run's swept arm (its row in the previous report): the race
-    stands if the swept arm ended lower, else it needs the run's arms, whose folders are gone, again."""
-    if summary["tokens"] != swept["tokens"]:
-        raise SystemExit(f"study_report: the {name} check trained {summary['tokens']:,} tokens, its from-scratch "
-                         f"arm {swept['tokens']:,}: run the check to the end (`bash recipes/study/run.sh ...`)")
-    finals = {swept["lr"]: swept["perplexity"], lr: summary["val_ppl"]}
-    stands = swept["perplexity"] <= summary["val_ppl"]
-    verdict = ("the rate its sweep kept ended lower, so the run's race, against that arm, stands" if stands else
-               f"the other rate ended lower, so the run's ratios were flattered; racing its arms again needs their "
-               f"runs (`bash recipes/study/run.sh {name}`)")
-    text = (f"### {name}\n\nFrom scratch for {summary['tokens']:,} tokens: "
-            + ", ".join(f"{p:.2f} at lr {float(rate):g}" for rate, p in finals.items())
-            + f" (the 1M-token sweep kept {float(swept['lr']):g}; the check trained on {summary['hardware']}): "
-            f"{verdict}.\n")
-    return text, {"sweep": finals, "kept": swept["lr"], "stands": stands}
+def _replayed(name: str, row: dict[str, Any], folder: Path) -> report.ArmRuns:
+    """An arm of a run whose folders are gone, as the previous report raced it: its curve (tokens, FLOPs as
+    counted, perplexity) written back as a training folder's metrics.jsonl, which compare() reads."""
+    folder.mkdir(parents=True)
+    first = 0 if row["perplexity_untrained"] is not None else 1  # a curve from step 0 holds the untrained model
+    points = [{"step": first + i, "tokens": tokens, "student_flops": flops, "teacher_flops": 0.0, "val_ppl": ppl}
+              for i, (tokens, flops, ppl) in enumerate(row["curve"])]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(point) + "\n" for point in points))
+    if row["stopped"]:
+        (folder / "summary.json").write_text(json.dumps({"stopped_at": points[-1]["step"]}))
+    return report.ArmRuns(name, row["label"], row["params"], {row["lr"]: folder})
 
 
 FIDELITY = ("rank-correlation-25/fidelity.md", "halving-25/halving.md")  # what those steps of run.sh write

@@ -168,17 +168,21 @@ def test_the_horizon_check_races_again_with_the_from_scratch_arm_at_its_better_r
     assert "raced to the teacher's perplexity" in part
 
 
-def test_a_horizon_check_of_a_run_whose_folders_are_gone_sets_its_final_beside_the_swept_arms(tmp_path):
+def test_a_horizon_check_of_a_run_whose_folders_are_gone_races_its_arms_as_the_last_report_had_them(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "results"
     fake_run(runs, "headline-50", {"random": [1000.0, 300.0, 60.0], "student": [200.0, 80.0, 55.0]}, True)
     assert "Not yet run: horizon-50 (`bash recipes/study/run.sh horizon-50`)." in report_of(runs, out)
-    shutil.rmtree(runs)  # only results/ kept; then the check, trained at the rate another seed's sweep kept
-    check = runs / "horizon-50" / "lr0.004"
-    check.mkdir(parents=True)
-    for ppl, says in ((65.0, "the rate its sweep kept ended lower, so the run's race, against that arm, stands"),
-                      (58.0, "the other rate ended lower, so the run's ratios were flattered")):
-        (check / "summary.json").write_text(json.dumps({"tokens": 2000, "val_ppl": ppl, "hardware": "test"}))
-        part = report_of(runs, out).split("## The from-scratch rate at the full budget")[1]
-        assert f"From scratch for 2,000 tokens: 60.00 at lr 0.002, {ppl:.2f} at lr 0.004 (the 1M-token sweep kept " \
-               f"0.002; the check trained on test): {says}" in part, part
-        assert "### headline-50\n\nTeacher perplexity 50.00" in report_of(tmp_path / "none", out)  # its run kept
+    check = tmp_path / "check" / "horizon-50" / "lr0.004"
+    fake_curve(check, [1000.0, 200.0, 50.0], "random")  # the other rate ends lower: the arm races at it
+    (check / "summary.json").write_text(json.dumps({"hardware": "test"}))
+    shutil.copytree(check.parent, runs / "horizon-50")
+    horizon = "## The from-scratch rate at the full budget"
+    live = report_of(runs, out).split(horizon)[1]
+    assert "From scratch for 2,000 tokens: 60.00 at lr 0.002, 50.00 at lr 0.004 (the 1M-token sweep kept 0.002" in live
+    raw_live = json.loads((out / "study.json").read_text())[horizon[3:]]["headline-50"]
+    shutil.rmtree(runs / "headline-50")  # only results/ kept of the run: its arms race as the report had them
+    assert report_of(runs, out).split(horizon)[1] == live
+    assert json.loads((out / "study.json").read_text())[horizon[3:]]["headline-50"] == raw_live
+    assert raw_live["arms"]["random"]["run"] == str(runs / "horizon-50" / "lr0.004")
+    assert f"{raw_live['arms']['student']['to_reference']['tokens_ratio']:.3f}" == "1.057"  # as the test above
+    assert "| 50% | from scratch's final | sub-network + KD | 1.06x |" in live  # the summary, at the better rate

@@ -39,8 +39,8 @@ def describe_hardware(device: torch.device, world_size: int = 1) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         return f"{world_size} x {name}" if world_size > 1 else name
-    processes = f", {world_size} processes" if world_size > 1 else ""
-    return f"{os.cpu_count()} CPU cores ({cpu_model()}, {torch.get_num_threads()} threads{processes})"
+    processes, threads = f", {world_size} processes" if world_size > 1 else "", torch.get_num_threads()
+    return f"{os.cpu_count()} CPU cores ({cpu_model()}, {threads} thread{'s' * (threads != 1)}{processes})"
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
