@@ -256,10 +256,11 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str,
 
 
 HORIZON = "The from-scratch rate at the full budget"
-# a headline run whose 1M-token sweep kept another rate than its seeds' -> (the check's step of run.sh, the rate it
-# trains at, in the folder STEP/lrRATE)
+# a headline run -> (the check's step of run.sh, the rate another of its seeds' 1M-token sweeps kept, which the
+# check trains its from-scratch arm at, in the folder STEP/lrRATE)
 HORIZON_RUNS = {"headline-50-seed2": ("horizon-50-seed2", "0.002"), "headline-50": ("horizon-50", "0.004"),
-                "headline-50-seed1": ("horizon-50-seed1", "0.004")}
+                "headline-50-seed1": ("horizon-50-seed1", "0.004"), "headline-25": ("horizon-25", "0.004"),
+                "headline-25-seed1": ("horizon-25-seed1", "0.002"), "headline-25-seed2": ("horizon-25-seed2", "0.004")}
 
 
 def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
