@@ -256,11 +256,10 @@ def section(runs: Path, out: Path, title: str, names: list[str], question: str,
 
 
 HORIZON = "The from-scratch rate at the full budget"
-# a headline run -> (the check's step of run.sh, the rate another of its seeds' 1M-token sweeps kept, which the
-# check trains its from-scratch arm at, in the folder STEP/lrRATE)
-HORIZON_RUNS = {"headline-50-seed2": ("horizon-50-seed2", "0.002"), "headline-50": ("horizon-50", "0.004"),
-                "headline-50-seed1": ("horizon-50-seed1", "0.004"), "headline-25": ("horizon-25", "0.004"),
-                "headline-25-seed1": ("horizon-25-seed1", "0.002"), "headline-25-seed2": ("horizon-25-seed2", "0.004")}
+# the headline runs whose from-scratch arm recipes/study/run.sh trains again, in step horizon-X of headline-X, at
+# the rate another of their seeds' 1M-token sweeps kept (run.sh says which), in the folder STEP/lrRATE
+HORIZON_RUNS = ("headline-50-seed2", "headline-50", "headline-50-seed1", "headline-25", "headline-25-seed1",
+                "headline-25-seed2")
 
 
 def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -273,10 +272,11 @@ def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> 
             "the rate another seed's 1M-token sweep kept, ends lower than at the rate its own sweep kept: if so, "
             "its run's ratios were flattered, and its arms race again against it.\n"]
     raw: dict[str, Any] = {}
-    for name, (check, lr) in HORIZON_RUNS.items():
-        result, folder = _load(runs, name), runs / check / f"lr{lr}"
-        recorded = before[1].get("Headline", {}).get(name)
-        if not (folder / "summary.json").is_file() or (result is None and recorded is None):
+    for name in HORIZON_RUNS:
+        check = "horizon" + name.removeprefix("headline")
+        trained = sorted((runs / check).glob("lr*/summary.json"))  # finished; its rate is its folder's (run.sh's)
+        result, recorded = _load(runs, name), before[1].get("Headline", {}).get(name)
+        if not trained or (result is None and recorded is None):
             said = _said_before(before, HORIZON, name)
             if said is not None:
                 text.append(said[0])
@@ -284,6 +284,8 @@ def horizon_check(runs: Path, before: tuple[dict[str, str], dict[str, Any]]) -> 
             else:
                 text.append(f"Not yet run: {check} (`bash recipes/study/run.sh {check}`).\n")
             continue
+        folder = trained[0].parent
+        lr = folder.name.removeprefix("lr")
         with tempfile.TemporaryDirectory() as replay:
             if result is not None:
                 rows, teacher = result["comparison"]["arms"], result["teacher"]["perplexity"]
